@@ -1,0 +1,15 @@
+"""textgen: recurrent neural networks for character-level generation and sentiment.
+
+Importing the package registers the custom cells, so `.keras` files that use them load.
+"""
+
+import os as _os
+
+# Quiet TensorFlow's C++ start-up banner unless the user asked for it.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from textgen import cells  # noqa: E402,F401  (registers MinimalGRUCell, PeepholeLSTMCell)
+from textgen.cells import MinimalGRUCell, PeepholeLSTMCell  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["MinimalGRUCell", "PeepholeLSTMCell", "__version__"]

@@ -1,0 +1,121 @@
+"""A model directory: `model.keras`, `config.json`, `metadata.json` (+ history, curves, card).
+
+Every write is atomic (temporary name in the same folder, then `os.replace`), so a crash never
+leaves a half-written model where a good one was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from textgen import config as config_lib
+from textgen.config import CharLMConfig, SentimentConfig
+from textgen.errors import TextgenError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+
+TASKS = {CharLMConfig: "charlm", SentimentConfig: "sentiment"}
+
+
+class ModelDirError(TextgenError, ValueError):
+    """A model directory is missing, incomplete or inconsistent."""
+
+
+@dataclasses.dataclass
+class ModelDir:
+    """A loaded model directory."""
+
+    path: Path
+    model: keras.Model
+    config: Any  # CharLMConfig | SentimentConfig
+    metadata: dict
+
+    @property
+    def task(self) -> str:
+        return TASKS[type(self.config)]
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Atomically writes `data` as indented JSON."""
+    config_lib.atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_keras_atomic(model: keras.Model, path: str | os.PathLike) -> None:
+    """`model.save` to a temporary `.keras` beside `path`, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_model_dir(out_dir: str | os.PathLike, model: keras.Model, config: Any, metadata: dict) -> Path:
+    """Writes model, config and metadata into `out_dir` (created if needed); returns its path."""
+    if type(config) not in TASKS:
+        raise TypeError(f"config must be a CharLMConfig or SentimentConfig; got {type(config).__name__}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = dict(metadata)
+    metadata.setdefault("task", TASKS[type(config)])
+    if isinstance(config, CharLMConfig):
+        from textgen.vocab import vocabulary_of
+
+        metadata["vocabulary"] = vocabulary_of(model)
+    save_keras_atomic(model, out / MODEL_FILE)
+    config_lib.save_config(config, out / CONFIG_FILE)
+    write_json(out / METADATA_FILE, metadata)
+    return out
+
+
+def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
+    """Loads a model directory written by `save_model_dir`, checking that it is complete.
+
+    Raises:
+        ModelDirError: the folder or one of its files is missing, or the vocabulary stored in
+            `metadata.json` disagrees with the one inside `model.keras`.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelDirError(f"model directory {str(path)!r} does not exist")
+    missing = [name for name in (MODEL_FILE, CONFIG_FILE) if not (path / name).is_file()]
+    if missing:
+        raise ModelDirError(f"{path} is not a textgen model directory: missing {', '.join(missing)}")
+    try:
+        config = config_lib.load_config(path / CONFIG_FILE)
+    except config_lib.ConfigError as err:
+        raise ModelDirError(str(err)) from err
+    if type(config) not in TASKS:
+        raise ModelDirError(f"{path / CONFIG_FILE} holds a {type(config).__name__}, not a model config")
+    metadata = read_json(path / METADATA_FILE) if (path / METADATA_FILE).is_file() else {}
+    import textgen  # noqa: F401  (registers the custom cells before loading)
+
+    try:
+        model = keras.models.load_model(path / MODEL_FILE, compile=compile)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise ModelDirError(f"cannot load {path / MODEL_FILE}: {err}") from err
+    if isinstance(config, CharLMConfig) and "vocabulary" in metadata:
+        from textgen.vocab import vocabulary_of
+
+        if vocabulary_of(model) != metadata["vocabulary"]:
+            raise ModelDirError(f"{path}: the vocabulary in metadata.json differs from the one inside model.keras")
+    return ModelDir(path=path, model=model, config=config, metadata=metadata)

@@ -1,0 +1,246 @@
+"""Typed, frozen configs: one dataclass per concern, strict overrides, JSON beside the model.
+
+Every field has a default and a comment. Unknown keys and wrong types raise `ConfigError`
+(the CLI turns it into exit code 2), so a typo never silently trains the wrong model.
+
+Example:
+    >>> cfg = CharLMConfig()
+    >>> cfg = apply_overrides(cfg, {"cell": "gru", "units": 64})
+    >>> save_config(cfg, "run/config.json"); load_config(CharLMConfig, "run/config.json") == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import typing
+from typing import Any, TypeVar
+
+from textgen.errors import TextgenError
+
+CELL_KINDS = ("simple_rnn", "gru", "lstm", "minimal_gru", "peephole_lstm")
+
+T = TypeVar("T")
+
+
+class ConfigError(TextgenError, ValueError):
+    """A config key is unknown, a value has the wrong type, or a value is out of range."""
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+
+
+def _check_range(name: str, value: float, low: float | None, high: float | None) -> None:
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+        raise ConfigError(f"{name} must be in {bounds}; got {value!r}")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNConfig:
+    """The recurrent stack shared by both tasks (one switch for the cell kind)."""
+
+    cell: str = "lstm"  # one of CELL_KINDS
+    units: int = 256  # hidden size of every recurrent layer
+    layers: int = 1  # number of stacked recurrent layers (a deep RNN when > 1)
+    dropout: float = 0.0  # dropout on each recurrent layer's *output* (recurrent_dropout stays 0: cuDNN)
+    bidirectional: bool = False  # read the sequence both ways (sentiment only)
+
+    def __post_init__(self):
+        _check_choice("cell", self.cell, CELL_KINDS)
+        _check_range("units", self.units, 1, None)
+        _check_range("layers", self.layers, 1, 16)
+        _check_range("dropout", self.dropout, 0.0, 0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class CharLMConfig:
+    """Character language model: ids -> Embedding -> RNN stack -> Dense logits over the vocabulary."""
+
+    rnn: RNNConfig = RNNConfig()  # the recurrent stack (bidirectional is refused: it sees the future)
+    embedding_dim: int = 64  # size of each character embedding
+
+    def __post_init__(self):
+        _check_range("embedding_dim", self.embedding_dim, 1, None)
+        if self.rnn.bidirectional:
+            raise ConfigError(
+                "a bidirectional character language model would read the characters it must "
+                "predict; bidirectional is only for the sentiment model"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SentimentConfig:
+    """Sentiment model: raw text -> TextVectorization -> Embedding -> RNN stack -> two heads."""
+
+    rnn: RNNConfig = RNNConfig(units=64, bidirectional=True)  # the recurrent stack
+    max_tokens: int = 20000  # vocabulary size of the word TextVectorization (incl. pad and OOV)
+    sequence_length: int = 256  # words kept per text (longer texts are cut, shorter padded right)
+    embedding_dim: int = 64  # size of each word embedding
+    valence_head: bool = True  # add the linear valence output (trained only where the corpus has it)
+    standardize: str = "lower_and_strip_punctuation"  # TextVectorization standardisation
+
+    def __post_init__(self):
+        _check_range("max_tokens", self.max_tokens, 3, None)
+        _check_range("sequence_length", self.sequence_length, 1, None)
+        _check_range("embedding_dim", self.embedding_dim, 1, None)
+        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
+
+
+# --------------------------------------------------------------------------------------------
+# Strict conversion between plain dicts (JSON, CLI overrides) and the dataclasses.
+
+
+def _coerce(cls_name: str, key: str, annotation: Any, value: Any) -> Any:
+    """Checks `value` against a field's annotation; nested dataclasses are built recursively."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{cls_name}.{key} must be an object; got {type(value).__name__}")
+        return from_dict(annotation, value)
+    if origin is typing.Union:  # Optional[X]
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(cls_name, key, args[0], value)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{cls_name}.{key} must be a list; got {type(value).__name__}")
+        (item,) = typing.get_args(annotation)[:1] or (Any,)
+        return tuple(_coerce(cls_name, key, item, v) for v in value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{cls_name}.{key} must be true or false; got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{cls_name}.{key} must be an integer; got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{cls_name}.{key} must be a number; got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{cls_name}.{key} must be a string; got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict) -> T:
+    """Builds `cls` from a dict, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} must be a JSON object; got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown {cls.__name__} key(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})"
+        )
+    kwargs = {k: _coerce(cls.__name__, k, hints[k], v) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{cls.__name__}: {err}") from err
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def apply_overrides(cfg: T, overrides: dict[str, Any]) -> T:
+    """Returns a copy of `cfg` with dotted-key overrides applied strictly.
+
+    A key may be a field of `cfg` (`embedding_dim`), a dotted path into a nested config
+    (`rnn.units`), or a field of exactly one nested config (`units` -> `rnn.units`).
+    """
+    data = to_dict(cfg)
+    nested = {f.name for f in dataclasses.fields(cfg) if dataclasses.is_dataclass(f.type) or
+              dataclasses.is_dataclass(typing.get_type_hints(type(cfg))[f.name])}
+    for key, value in overrides.items():
+        path = key.split(".")
+        if len(path) == 1 and path[0] not in data:
+            owners = [n for n in nested if path[0] in data[n]]
+            if len(owners) == 1:
+                path = [owners[0], path[0]]
+        target = data
+        for part in path[:-1]:
+            if part not in target or not isinstance(target[part], dict):
+                raise ConfigError(f"unknown config key {key!r} for {type(cfg).__name__}")
+            target = target[part]
+        if path[-1] not in target:
+            raise ConfigError(f"unknown config key {key!r} for {type(cfg).__name__}")
+        target[path[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parses a CLI `--set key=value`; the value is JSON when it parses, else a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value; got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_config(cfg: Any, path: str | os.PathLike) -> None:
+    """Writes `{"kind": ClassName, "config": {...}}` atomically."""
+    payload = {"kind": type(cfg).__name__, "config": to_dict(cfg)}
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+CONFIG_KINDS: dict[str, type] = {c.__name__: c for c in (RNNConfig, CharLMConfig, SentimentConfig)}
+
+
+def register_config(cls: type[T]) -> type[T]:
+    """Lets `load_config` find config classes defined in other modules (train, data)."""
+    CONFIG_KINDS[cls.__name__] = cls
+    return cls
+
+
+def load_config(path: str | os.PathLike, expected: type | None = None) -> Any:
+    """Reads a config written by `save_config`; checks its kind when `expected` is given."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            payload = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(payload, dict) or "kind" not in payload or "config" not in payload:
+        raise ConfigError(f"{path} is not a textgen config (needs 'kind' and 'config')")
+    cls = CONFIG_KINDS.get(payload["kind"])
+    if cls is None:
+        raise ConfigError(f"{path}: unknown config kind {payload['kind']!r}")
+    if expected is not None and cls is not expected:
+        raise ConfigError(f"{path} holds a {cls.__name__}, expected {expected.__name__}")
+    return from_dict(cls, payload["config"])

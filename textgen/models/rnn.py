@@ -1,0 +1,54 @@
+"""The one switch from a cell-kind name to a Keras recurrent layer.
+
+Built-in `GRU`/`LSTM` keep their cuDNN-eligible defaults (tanh/sigmoid, `recurrent_dropout=0`,
+`unroll=False`, `reset_after=True`); dropout is applied by separate layers between the RNNs.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
+from textgen.config import CELL_KINDS
+
+
+def make_rnn(
+    kind: str,
+    units: int,
+    *,
+    return_sequences: bool,
+    return_state: bool = False,
+    name: str | None = None,
+) -> keras.layers.Layer:
+    """Builds one recurrent layer of `kind` (see `textgen.config.CELL_KINDS`).
+
+    Args:
+        kind: `simple_rnn | gru | lstm | minimal_gru | peephole_lstm`.
+        units: hidden size.
+        return_sequences: (batch, time, units) outputs when True, else (batch, units).
+        return_state: also return the final states (a list; LSTM kinds return [a, c]).
+        name: layer name.
+    """
+    common = dict(return_sequences=return_sequences, return_state=return_state, name=name)
+    if kind == "simple_rnn":
+        return keras.layers.SimpleRNN(units, **common)
+    if kind == "gru":
+        return keras.layers.GRU(units, **common)
+    if kind == "lstm":
+        return keras.layers.LSTM(units, **common)
+    if kind == "minimal_gru":
+        return keras.layers.RNN(MinimalGRUCell(units), **common)
+    if kind == "peephole_lstm":
+        return keras.layers.RNN(PeepholeLSTMCell(units), **common)
+    raise ValueError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}")
+
+
+def state_sizes(layer: keras.layers.Layer) -> list[int]:
+    """Sizes of a recurrent layer's states, e.g. [units] for GRU, [units, units] for LSTM."""
+    size = layer.cell.state_size
+    return list(size) if isinstance(size, (list, tuple)) else [int(size)]
+
+
+def state_count(kind: str) -> int:
+    """Number of state tensors a cell kind carries."""
+    return 2 if kind in ("lstm", "peephole_lstm") else 1
