@@ -72,10 +72,40 @@ def _run_data_describe(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# textgen bench NAME [args...]: runs bench/NAME.py (each prints one JSON line)
+
+BENCHMARKS = {
+    "generation": "tutorial loop vs compiled sampler, chars/s at batch 1 and 64",
+    "sentiment": "predict latency p50 at batch 1 and texts/s at batch 256",
+    "training": "tutorial model.fit vs our training path, chars/s",
+}
+
+
+def add_bench_commands(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ (prints one JSON line)")
+    bench.add_argument("name", choices=sorted(BENCHMARKS), help="; ".join(f"{k}: {v}" for k, v in BENCHMARKS.items()))
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark (e.g. --json)")
+    bench.set_defaults(func=_run_bench)
+
+
+def _run_bench(args) -> int:
+    import importlib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "bench" / f"{args.name}.py").is_file():
+        raise UserError(f"bench/{args.name}.py not found: benchmarks run from a source checkout")
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    module = importlib.import_module(f"bench.{args.name}")
+    return int(module.main(args.bench_args) or 0)
+
+
+# --------------------------------------------------------------------------------------------
 # Router
 
 # One entry per section above; a new concern adds its section and its entry here.
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands]
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_bench_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
