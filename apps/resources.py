@@ -1,0 +1,89 @@
+"""Cached loaders for the app. Cached objects are shared by every session and thread, so they
+hold only immutable things (models, compiled functions, cards), never per-user RNN state.
+
+Model folders are found in `saved_models/` of this checkout, in `~/.textgen/models/` (where
+`textgen import` output can go), and in every folder of `$TEXTGEN_MODEL_DIRS` (os.pathsep-separated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import streamlit as st
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "saved_models"
+USER_MODELS = Path.home() / ".textgen" / "models"
+DOCS = REPO / "docs"
+
+
+def model_roots() -> list[Path]:
+    """Folders searched for model directories, in display order."""
+    extra = [Path(p) for p in os.environ.get("TEXTGEN_MODEL_DIRS", "").split(os.pathsep) if p]
+    return extra + [SHIPPED, USER_MODELS]
+
+
+def _task_of(model_dir: Path) -> str | None:
+    try:
+        kind = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {"CharLMConfig": "charlm", "SentimentConfig": "sentiment"}.get(kind)
+
+
+def list_models(task: str | None = None) -> dict[str, str]:
+    """{display name: path} of every model directory (of `task`, if given), shipped ones first."""
+    found: dict[str, str] = {}
+    for root in model_roots():
+        if not root.is_dir():
+            continue
+        for d in sorted(p for p in root.iterdir() if (p / "model.keras").is_file()):
+            t = _task_of(d)
+            if t is None or (task is not None and t != task):
+                continue
+            name = d.name if d.name not in found else f"{d.name} ({root})"
+            found[name] = str(d)
+    return found
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def load_model_dir(path: str):
+    """The loaded `textgen.artifacts.ModelDir` (shared, read-only)."""
+    from textgen.artifacts import load_model_dir as load
+
+    return load(path)
+
+
+@st.cache_resource(show_spinner="Compiling the sampler…", max_entries=16)
+def sampler(path: str):
+    """A compiled `textgen.sampling.Sampler` for a character model (thread-safe, holds no user state)."""
+    from textgen.sampling import Sampler
+
+    return Sampler(load_model_dir(path).model)
+
+
+@st.cache_resource(show_spinner=False)
+def vader_analyzer():
+    """vaderSentiment's lexicon rule, for the comparison score."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+@st.cache_data(show_spinner=False)
+def read_text_file(path: str) -> str | None:
+    p = Path(path)
+    return p.read_text(encoding="utf-8") if p.is_file() else None
+
+
+@st.cache_data(show_spinner=False)
+def read_json_file(path: str) -> dict | None:
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
