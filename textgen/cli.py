@@ -102,10 +102,135 @@ def _run_bench(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# textgen train charlm | sentiment ; textgen evaluate MODEL_DIR
+
+
+def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
+    from textgen.config import CELL_KINDS, CharLMConfig, SentimentConfig
+    from textgen.train import PRECISIONS, SCHEDULES, TrainConfig
+    from textgen.distributed import STRATEGIES
+
+    t = TrainConfig()
+    m = CharLMConfig() if task == "charlm" else SentimentConfig()
+    default_ds = "tiny_shakespeare" if task == "charlm" else "imdb_reviews"
+    names = "tiny_shakespeare" if task == "charlm" else "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
+    p.add_argument("--dataset", default=default_ds, help=f"prepared TFDS corpus: {names} (default: {default_ds})")
+    p.add_argument("--out", default=None, help=f"run directory to write (default: runs/{task}-DATASET)")
+    p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--manual-dir", default=None, help="folder with manually downloaded source files (offline preparation)")
+    p.add_argument("--cell", default=m.rnn.cell, choices=CELL_KINDS, help=f"recurrent cell kind (default: {m.rnn.cell})")
+    p.add_argument("--units", type=int, default=m.rnn.units, help=f"hidden units per recurrent layer (default: {m.rnn.units})")
+    p.add_argument("--layers", type=int, default=m.rnn.layers, help=f"stacked recurrent layers (default: {m.rnn.layers})")
+    p.add_argument("--embedding-dim", type=int, default=m.embedding_dim,
+                   help=f"embedding size per {'character' if task == 'charlm' else 'word'} (default: {m.embedding_dim})")
+    p.add_argument("--dropout", type=float, default=m.rnn.dropout,
+                   help=f"dropout rate on each recurrent layer's output, 0..0.95 (default: {m.rnn.dropout})")
+    p.add_argument("--epochs", type=int, default=t.epochs, help=f"maximum epochs (default: {t.epochs})")
+    p.add_argument("--steps-per-epoch", type=int, default=t.steps_per_epoch,
+                   help="batches per epoch; 0 = one full pass over the training split (default: 0)")
+    p.add_argument("--validation-steps", type=int, default=t.validation_steps,
+                   help="validation batches per epoch; 0 = the whole validation split (default: 0)")
+    p.add_argument("--batch-size", type=int, default=t.batch_size,
+                   help=f"global batch size in sequences/texts (default: {t.batch_size})")
+    if task == "charlm":
+        p.add_argument("--seq-len", type=int, default=t.seq_len, help=f"characters per training window (default: {t.seq_len})")
+    p.add_argument("--learning-rate", type=float, default=t.learning_rate, help=f"Adam peak learning rate (default: {t.learning_rate})")
+    p.add_argument("--schedule", default=t.schedule, choices=SCHEDULES, help=f"learning-rate schedule (default: {t.schedule})")
+    p.add_argument("--clipnorm", type=float, default=t.clipnorm,
+                   help=f"gradient norm clipping threshold; 0 = off (default: {t.clipnorm})")
+    p.add_argument("--patience", type=int, default=t.patience,
+                   help=f"early stopping after this many epochs without a better val_loss; 0 = off (default: {t.patience})")
+    p.add_argument("--seed", type=int, default=None, help="random seed 0..2^31-2 for a repeatable run (default: random, recorded)")
+    p.add_argument("--precision", default=t.precision, choices=PRECISIONS,
+                   help=f"compute precision; weights stay float32 (default: {t.precision})")
+    p.add_argument("--strategy", default=t.strategy, choices=STRATEGIES,
+                   help="tf.distribute strategy; multiworker reads TF_CONFIG (default: default)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="strict config override, repeatable: a model key (rnn.units=64) or a train key "
+                        "(train.learning_rate=0.001); value parsed as JSON (default: none)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out (default: refuse)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: Keras progress bar)")
+
+
+def add_train_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a model and write a run directory")
+    train_sub = train.add_subparsers(dest="task", required=True, metavar="{charlm,sentiment}")
+    p = train_sub.add_parser("charlm", help="character language model")
+    _add_common_train_flags(p, "charlm")
+    p.set_defaults(func=_run_train)
+    p = train_sub.add_parser("sentiment", help="sentiment model (polarity + valence heads)")
+    _add_common_train_flags(p, "sentiment")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                   help="read texts both ways (default: on)")
+    p.add_argument("--max-tokens", type=int, default=20000, help="word vocabulary size incl. pad and OOV (default: 20000)")
+    p.add_argument("--sequence-length", type=int, default=256, help="words kept per text (default: 256)")
+    p.add_argument("--valence-head", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the valence output, trained where the corpus has valence (default: on)")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from textgen import train
+
+    model_values = {"rnn.cell": args.cell, "rnn.units": args.units, "rnn.layers": args.layers,
+                    "rnn.dropout": args.dropout, "embedding_dim": args.embedding_dim}
+    if args.task == "sentiment":
+        model_values.update({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
+                             "sequence_length": args.sequence_length, "valence_head": args.valence_head})
+    train_values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                    "validation_steps": args.validation_steps, "batch_size": args.batch_size,
+                    "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,
+                    "schedule": args.schedule, "clipnorm": args.clipnorm, "patience": args.patience,
+                    "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
+    model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
+    out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
+    train.train(args.task, args.dataset, out, model_cfg, train_cfg, data_dir=args.data_dir,
+                manual_dir=args.manual_dir, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+    return 0
+
+
+def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="held-out metrics (and baselines) of a model directory")
+    p.add_argument("model_dir", help="a model directory written by `textgen train`")
+    p.add_argument("--dataset", default=None, help="corpus to evaluate on (default: the one the model was trained on)")
+    p.add_argument("--split", default="test", help="split name: train | validation | test (default: test)")
+    p.add_argument("--text-file", default=None, help="character models: evaluate on this UTF-8 file instead (default: none)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="evaluate only the first N examples (sentiment) or characters (charlm); 0 = all (default: 0)")
+    p.add_argument("--baselines", action="store_true",
+                   help="sentiment: add majority class, VADER and TF-IDF+logistic regression on the same examples")
+    p.add_argument("--baseline-train-limit", type=int, default=0,
+                   help="fit the TF-IDF baseline on the first N training examples; 0 = all (default: 0)")
+    p.add_argument("--streams", type=int, default=64,
+                   help="character models: parallel contiguous streams the text is cut into (default: 64)")
+    p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--manual-dir", default=None, help="folder with manually downloaded source files (offline preparation)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: readable lines)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from textgen import evaluate
+
+    if args.limit < 0 or args.streams < 1 or args.baseline_train_limit < 0:
+        raise UserError("--limit and --baseline-train-limit must be >= 0 and --streams >= 1")
+    result = evaluate.evaluate_model_dir(
+        args.model_dir, dataset=args.dataset, split=args.split, text_file=args.text_file, limit=args.limit,
+        baselines=args.baselines, baseline_train_limit=args.baseline_train_limit, streams=args.streams,
+        data_dir=args.data_dir, manual_dir=args.manual_dir)
+    if args.json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # Router
 
 # One entry per section above; a new concern adds its section and its entry here.
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_bench_commands]
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_bench_commands, add_train_commands, add_evaluate_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

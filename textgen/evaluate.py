@@ -1,0 +1,284 @@
+"""Held-out metrics and baselines for both tasks.
+
+Character models: the loss of every character of a text given everything before it, with the RNN
+state carried across the whole text (never reset per window), in nats, bits per character and
+perplexity, next to a unigram baseline on the very same characters. For speed the text is cut
+into B contiguous streams run as one batch; each stream after the first is primed (state burn-in,
+not counted) on the characters just before it, so every character still sees a long context.
+
+Sentiment models: accuracy, F1, ROC AUC and the confusion matrix of the polarity head, MAE and
+Pearson r of the valence head where the corpus has valence; optional baselines on exactly the same
+examples (majority class, VADER's lexicon rule, TF-IDF 1-2-grams + logistic regression).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textgen.errors import TextgenError
+from textgen.vocab import CharCodec, vocabulary_of
+
+
+class EvaluationError(TextgenError):
+    """The requested evaluation cannot run (empty text, wrong task, missing data)."""
+
+
+def _loss_summary(total_nats: float, count: int) -> dict:
+    mean = total_nats / count
+    return {"loss_nats": mean, "bits_per_char": mean / math.log(2), "perplexity": math.exp(mean)}
+
+
+# --------------------------------------------------------------------------------------------
+# Character models
+
+
+def charlm_loss(model: keras.Model, text: str, streams: int = 64, chunk: int = 256, burn_in: int = 256) -> dict:
+    """Per-character loss of `model` on `text` with state carried across the text.
+
+    Args:
+        model: a character model (`textgen.models.build_char_lm`).
+        text: the text; characters 2..n are predicted (the first has no context).
+        streams: B, the number of contiguous pieces run in parallel (fewer for short texts).
+        chunk: characters per call of the step model.
+        burn_in: characters before each stream (after the first) used only to warm its state.
+    Returns:
+        {"characters", "loss_nats", "bits_per_char", "perplexity", "unknown_characters", "streams"}
+    """
+    from textgen.models import build_step_model, initial_states
+
+    ids = np.asarray(CharCodec(vocabulary_of(model)).encode(text), dtype=np.int32)
+    n = len(ids) - 1  # characters predicted
+    if n < 1:
+        raise EvaluationError("the text needs at least two characters to evaluate")
+    b = max(1, min(streams, n // 64))  # streams of at least 64 characters
+    t = n // b
+    step = build_step_model(model)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, y, states):
+        out = step([x, *states], training=False)
+        logp = tf.nn.log_softmax(tf.cast(out[0], tf.float32), axis=-1)  # (batch, time, vocab)
+        picked = tf.gather(logp, tf.cast(y, tf.int32), batch_dims=2)  # (batch, time)
+        return -tf.reduce_sum(tf.cast(picked, tf.float64)), list(out[1:])
+
+    def feed(x: np.ndarray, y: np.ndarray | None, states: list) -> tuple[float, list]:
+        total = 0.0
+        for s in range(0, x.shape[1], chunk):
+            xs = x[:, s:s + chunk]
+            ys = y[:, s:s + chunk] if y is not None else np.zeros_like(xs)
+            nats, states = run(tf.constant(xs), tf.constant(ys), states)
+            total += float(nats) if y is not None else 0.0
+        return total, states
+
+    inputs = ids[: b * t].reshape(b, t)  # stream i reads ids[i*t : (i+1)*t] ...
+    targets = ids[1: b * t + 1].reshape(b, t)  # ... and predicts the next character of each
+    states = [tf.constant(s) for s in initial_states(model, b)]
+    w = min(burn_in, t)
+    if b > 1 and w > 0:  # prime streams 1..b-1 on the w characters before each; stream 0 starts cold
+        primer = np.stack([ids[i * t - w: i * t] for i in range(1, b)])
+        _, primed = feed(primer, None, [tf.constant(s) for s in initial_states(model, b - 1)])
+        states = [tf.concat([tf.zeros_like(p[:1]), p], axis=0) for p in primed]
+    total, states = feed(inputs, targets, states)
+    rest = n - b * t  # the tail continues the last stream
+    if rest:
+        last = [s[-1:] for s in states]
+        tail_nats, _ = feed(ids[b * t: n][None, :], ids[b * t + 1: n + 1][None, :], last)
+        total += tail_nats
+    return {"characters": int(n), **_loss_summary(total, n), "unknown_characters": int(np.sum(ids[1:] == 0)),
+            "streams": int(b)}
+
+
+def unigram_loss(text: str, vocabulary: Sequence[str], counts: Mapping[str, int]) -> dict:
+    """Loss of predicting each character (2..n of `text`) by its training-split frequency.
+
+    Add-one smoothing over the vocabulary plus `[UNK]`, so unseen characters have a finite cost.
+    """
+    codec = CharCodec(vocabulary)
+    freq = np.ones(codec.size, dtype=np.float64)
+    for ch, c in counts.items():
+        freq[codec.encode(ch)[0]] += c
+    logp = np.log(freq / freq.sum())
+    ids = np.asarray(codec.encode(text[1:]), dtype=np.int64)
+    if len(ids) == 0:
+        raise EvaluationError("the text needs at least two characters to evaluate")
+    return {"characters": int(len(ids)), **_loss_summary(float(-logp[ids].sum()), len(ids))}
+
+
+def evaluate_charlm_text(model: keras.Model, text: str, unigram_counts: Mapping[str, int] | None,
+                         streams: int = 64) -> dict:
+    """`charlm_loss` plus the unigram baseline (when counts are known) on the same characters."""
+    result = charlm_loss(model, text, streams=streams)
+    if unigram_counts:
+        result["baseline_unigram"] = unigram_loss(text, vocabulary_of(model), unigram_counts)
+    return result
+
+
+def evaluate_charlm_split(model, dataset: str, split: str, *, data_dir=None, manual_dir=None,
+                          unigram_counts=None, streams: int = 64) -> dict:
+    """`evaluate_charlm_text` on a split of a prepared text corpus."""
+    from textgen import data
+
+    text = data.read_text(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+    return {"dataset": dataset, "split": split, **evaluate_charlm_text(model, text, unigram_counts, streams)}
+
+
+# --------------------------------------------------------------------------------------------
+# Sentiment models
+
+
+def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Accuracy, F1 (positive class), ROC AUC and confusion matrix [[tn, fp], [fn, tp]]."""
+    from sklearn import metrics
+
+    labels = np.asarray(labels).astype(int)
+    pred = (np.asarray(scores) > threshold).astype(int)
+    auc = float(metrics.roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
+    return {
+        "examples": int(len(labels)),
+        "accuracy": float(metrics.accuracy_score(labels, pred)),
+        "f1": float(metrics.f1_score(labels, pred, zero_division=0)),
+        "roc_auc": auc,
+        "confusion_matrix": metrics.confusion_matrix(labels, pred, labels=[0, 1]).tolist(),
+    }
+
+
+def valence_metrics(true: np.ndarray, pred: np.ndarray) -> dict | None:
+    """MAE and Pearson r where the true valence is known (not NaN); None when there is none."""
+    true, pred = np.asarray(true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    known = np.isfinite(true)
+    if known.sum() < 2:
+        return None
+    t, p = true[known], pred[known]
+    r = float(np.corrcoef(t, p)[0, 1]) if t.std() > 0 and p.std() > 0 else None
+    return {"examples": int(known.sum()), "mae": float(np.mean(np.abs(t - p))), "pearson_r": r}
+
+
+def _examples(dataset: str, split: str, limit: int, data_dir, manual_dir) -> tuple[list[str], np.ndarray, np.ndarray]:
+    from textgen import data
+
+    ds = data.load_sentiment_corpus(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+    if limit:
+        ds = ds.take(limit)
+    texts, labels, valence = [], [], []
+    for ex in ds.as_numpy_iterator():
+        texts.append(ex["text"].decode("utf-8"))
+        labels.append(int(ex["label"]))
+        valence.append(float(ex["valence"]))
+    if not texts:
+        raise EvaluationError(f"{dataset} split {split!r} has no examples")
+    return texts, np.array(labels), np.array(valence)
+
+
+def evaluate_sentiment(model: keras.Model, texts: list[str], labels: np.ndarray, valence: np.ndarray) -> dict:
+    """Metrics of both heads of a sentiment model on the given examples."""
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(texts, dtype=tf.string)).batch(256)
+    out = model.predict(ds, verbose=0)
+    result = {"model": classification_metrics(labels, out["polarity"][:, 0], 0.5)}
+    if "valence" in out:
+        v = valence_metrics(valence, out["valence"][:, 0])
+        if v is not None:
+            result["model"]["valence"] = v
+    return result
+
+
+def majority_baseline(labels: np.ndarray, train_label_counts: Mapping[str, int]) -> dict:
+    """Always predicts the most frequent class of the training split."""
+    majority = int(max(train_label_counts, key=lambda k: train_label_counts[k]))
+    return {"predicts": majority, **classification_metrics(labels, np.full(len(labels), float(majority)), 0.5)}
+
+
+def vader_baseline(texts: list[str], labels: np.ndarray, valence: np.ndarray) -> dict:
+    """VADER's lexicon rule: compound > 0 -> positive (Hutto & Gilbert 2014)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in texts])
+    result = classification_metrics(labels, compound, 0.0)
+    v = valence_metrics(valence, compound)
+    if v is not None:  # compound is on −1..1, not −4..4: only the correlation is comparable
+        result["valence_pearson_r"] = v["pearson_r"]
+    return result
+
+
+def tfidf_baseline(train_texts: list[str], train_labels: np.ndarray, texts: list[str], labels: np.ndarray) -> dict:
+    """TF-IDF of word 1-2-grams + logistic regression, C chosen by 5-fold CV on the training texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegressionCV
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vectorizer.fit_transform(train_texts)
+    folds = int(min(5, np.bincount(train_labels).min()))
+    if folds < 2:
+        raise EvaluationError("the TF-IDF baseline needs at least two training examples of each class")
+    clf = LogisticRegressionCV(Cs=[0.1, 1.0, 10.0, 100.0], cv=folds, max_iter=2000, scoring="accuracy")
+    clf.fit(x_train, train_labels)
+    scores = clf.predict_proba(vectorizer.transform(texts))[:, 1]
+    return {"C": float(clf.C_[0]), "train_examples": int(len(train_texts)), **classification_metrics(labels, scores, 0.5)}
+
+
+def evaluate_sentiment_split(model, dataset: str, split: str, *, data_dir=None, manual_dir=None, limit: int = 0,
+                             majority: Mapping[str, int] | None = None, baselines: bool = False,
+                             baseline_train_limit: int = 0) -> dict:
+    """Sentiment metrics on a split (first `limit` examples when > 0), with optional baselines."""
+    texts, labels, valence = _examples(dataset, split, limit, data_dir, manual_dir)
+    result = {"dataset": dataset, "split": split, **evaluate_sentiment(model, texts, labels, valence)}
+    train = None
+    if baselines and majority is None:
+        train = _examples(dataset, "train", baseline_train_limit, data_dir, manual_dir)
+        values, counts = np.unique(train[1], return_counts=True)
+        majority = {str(v): int(c) for v, c in zip(values, counts)}
+    if majority:
+        result["baseline_majority"] = majority_baseline(labels, majority)
+    if baselines:
+        if train is None:
+            train = _examples(dataset, "train", baseline_train_limit, data_dir, manual_dir)
+        result["baseline_vader"] = vader_baseline(texts, labels, valence)
+        result["baseline_tfidf_logreg"] = tfidf_baseline(train[0], train[1], texts, labels)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The `textgen evaluate` entry point.
+
+
+def evaluate_model_dir(path: str | Path, *, dataset: str | None = None, split: str = "test",
+                       text_file: str | None = None, limit: int = 0, baselines: bool = False,
+                       baseline_train_limit: int = 0, streams: int = 64, data_dir=None, manual_dir=None) -> dict:
+    """Evaluates a model directory; returns one JSON-ready dict."""
+    from textgen.artifacts import load_model_dir
+
+    md = load_model_dir(path)
+    dataset = dataset or (md.metadata.get("dataset") or {}).get("name")
+    result: dict = {"model_dir": str(path), "task": md.task}
+    if md.task == "charlm":
+        counts = md.metadata.get("unigram_counts")
+        if text_file:
+            try:
+                text = Path(text_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise EvaluationError(f"cannot read --text-file {text_file}: {err}") from err
+            result.update({"text_file": str(text_file), **evaluate_charlm_text(md.model, text[:limit] if limit else text,
+                                                                              counts, streams)})
+        else:
+            if not dataset:
+                raise EvaluationError("give --dataset or --text-file (the model's metadata names no dataset)")
+            from textgen import data
+
+            text = data.read_text(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+            result.update({"dataset": dataset, "split": split,
+                           **evaluate_charlm_text(md.model, text[:limit] if limit else text, counts, streams)})
+        return result
+    if text_file:
+        raise EvaluationError("--text-file is for character models; sentiment models take --dataset NAME --split S")
+    if not dataset:
+        raise EvaluationError("give --dataset (the model's metadata names no dataset)")
+    result.update(evaluate_sentiment_split(md.model, dataset, split, data_dir=data_dir, manual_dir=manual_dir,
+                                           limit=limit, majority=md.metadata.get("train_label_counts"),
+                                           baselines=baselines, baseline_train_limit=baseline_train_limit))
+    return result
