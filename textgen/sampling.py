@@ -1,0 +1,448 @@
+"""Character generation: temperature / top-k / top-p / repetition penalty in one compiled loop.
+
+The tutorial calls a `tf.function` once per character from Python. Here the whole loop is one
+`tf.while_loop` inside one XLA-compiled `tf.function`, and each step is the cell's equations
+written as plain TF ops on the layers' own weights (no Keras layer call per step):
+
+    ids (batch,) -> table[ids] (the embedding already multiplied by the first kernel, + bias)
+    -> cell equations per layer (batch, units) -> logits = h @ W + b (batch, vocab)
+    -> penalty, [UNK] mask, temperature, top-k, top-p -> Gumbel-max sample (batch,)
+
+Randomness is stateless: the noise of position `t` is `stateless_uniform(seed=[seed, t])`, so the
+same seed gives the same text whether it is produced in one call or streamed in chunks.
+
+Empty prompt: the model is primed with "\\n" when "\\n" is in its vocabulary (a text's natural
+start); otherwise it starts from zero states with a uniform first character (greedy: the first
+vocabulary character).
+
+Example:
+    >>> sampler = Sampler(load_model_dir("saved_models/shakespeare").model)
+    >>> sampler.generate("ROMEO:", SamplingParams(length=100, temperature=0.8, seed=1))
+    ['ROMEO:...']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from typing import Iterator, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
+from textgen.errors import TextgenError
+from textgen.vocab import CharCodec, vocabulary_of
+
+MAX_LENGTH = 100_000  # characters generated per sample in one request
+MAX_SAMPLES = 1024  # samples generated side by side (the batch)
+MAX_PROMPT_CHARS = 1_000_000  # longest prompt primed
+MAX_SEED = 2**63 - 1
+PRIME_WINDOW = 256  # prompts are primed in windows of at most this many characters
+DEFAULT_CHUNK = 256  # characters per compiled call when generating or streaming
+PRECISIONS = ("float32", "bfloat16")
+_TINY_TEMPERATURE = 1e-30  # divides (logits - max) safely: no 0/0 even for temperature -> 0+
+
+
+class SamplingError(TextgenError, ValueError):
+    """A generation parameter is out of range, or the model cannot generate."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingParams:
+    """How to sample; every value is checked on construction (a bad one raises SamplingError)."""
+
+    length: int = 200  # characters to generate per sample (the prompt is not counted), 0..MAX_LENGTH
+    temperature: float = 1.0  # divides the logits; 0 = greedy (argmax), must be finite and >= 0
+    top_k: int = 0  # keep only the k most likely characters; 0 = off
+    top_p: float = 1.0  # keep the smallest set whose probability reaches p, in (0, 1]; 1 = off
+    repetition_penalty: float = 1.0  # > 0; logits of characters already seen are divided (>0) or
+    # multiplied (<0) by it (CTRL / Hugging Face rule); 1 = off, > 1 discourages repeats
+    num_samples: int = 1  # samples generated side by side from the same prompt, 1..MAX_SAMPLES
+    seed: int | None = None  # 0..2**63-1; same seed -> same text; None = a fresh random seed
+
+    def __post_init__(self):
+        _check_int("length", self.length, 0, MAX_LENGTH)
+        _check_float("temperature", self.temperature, 0.0, None, "a finite number >= 0 (0 = greedy)")
+        _check_int("top_k", self.top_k, 0, None)
+        _check_float("top_p", self.top_p, None, 1.0, "in (0, 1] (1 = off)")
+        if self.top_p <= 0:
+            raise SamplingError(f"top_p must be in (0, 1] (1 = off); got {self.top_p!r}")
+        _check_float("repetition_penalty", self.repetition_penalty, None, None, "a finite number > 0 (1 = off)")
+        if self.repetition_penalty <= 0:
+            raise SamplingError(f"repetition_penalty must be a finite number > 0 (1 = off); got {self.repetition_penalty!r}")
+        _check_int("num_samples", self.num_samples, 1, MAX_SAMPLES)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, MAX_SEED)
+
+    def with_seed(self) -> "SamplingParams":
+        """A copy whose seed is fixed (drawn at random when it was None), so it can be reported."""
+        if self.seed is not None:
+            return self
+        return dataclasses.replace(self, seed=random.SystemRandom().randrange(0, 2**31))
+
+
+def _check_int(name: str, value, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SamplingError(f"{name} must be an integer; got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise SamplingError(f"{name} must be in [{low}, {high if high is not None else 'inf'}]; got {value!r}")
+
+
+def _check_float(name: str, value, low: float | None, high: float | None, allowed: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SamplingError(f"{name} must be {allowed}; got {value!r}")
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        raise SamplingError(f"{name} must be {allowed}; got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The step in plain TF ops (also traced into the exported SavedModel / TFLite model).
+
+
+def cell_kind(layer: keras.layers.Layer) -> str:
+    """textgen cell-kind name of a recurrent layer whose equations `CharLMCore` implements.
+
+    Raises:
+        SamplingError: the layer is not one of the five kinds with the default activations.
+    """
+    cell = getattr(layer, "cell", None)
+    if isinstance(cell, MinimalGRUCell):
+        return "minimal_gru"
+    if isinstance(cell, PeepholeLSTMCell):
+        return "peephole_lstm"
+    kinds = {keras.layers.SimpleRNNCell: "simple_rnn", keras.layers.GRUCell: "gru", keras.layers.LSTMCell: "lstm"}
+    kind = kinds.get(type(cell))
+    if kind is None:
+        raise SamplingError(f"layer {layer.name!r} ({type(layer).__name__}) is not a supported recurrent layer")
+    # The hand-written step assumes Keras's defaults (what `make_rnn` builds).
+    if keras.activations.serialize(cell.activation) != "tanh" or not cell.use_bias:
+        raise SamplingError(f"layer {layer.name!r}: only tanh activation with bias is supported")
+    if kind != "simple_rnn" and keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
+        raise SamplingError(f"layer {layer.name!r}: only a sigmoid recurrent activation is supported")
+    if kind == "gru" and not cell.reset_after:
+        raise SamplingError(f"layer {layer.name!r}: only GRU(reset_after=True) is supported")
+    return kind
+
+
+def _weights(layer) -> dict[str, np.ndarray]:
+    cell = layer.cell
+    out = {name: keras.ops.convert_to_numpy(getattr(cell, name)).astype("float32")
+           for name in ("kernel", "recurrent_kernel", "bias")}
+    if isinstance(cell, PeepholeLSTMCell):
+        out["peephole_kernel"] = keras.ops.convert_to_numpy(cell.peephole_kernel).astype("float32")
+    return out
+
+
+class CharLMCore(tf.Module):
+    """A character model's weights as tf.Variables and its step as plain TF ops.
+
+    Needs no Keras at call time, so it traces into SavedModels and TFLite. States are a tuple of
+    (batch, units) float32 tensors: per layer [h] (simple_rnn, gru, minimal_gru) or [h, c] (LSTMs).
+
+    Args:
+        model: a textgen character model (`build_char_lm`): layers `embedding`, `rnn_0..`, `logits`.
+        precision: "float32" (equal to Keras up to rounding) or "bfloat16" (weights stored in
+            bfloat16 for speed; activations and states stay float32).
+        fuse_embedding: store `embedding @ kernel_0 + bias_0` as one (vocab, gates) table, so the
+            first layer's input projection is a row lookup instead of a matmul.
+    """
+
+    def __init__(self, model: keras.Model, precision: str = "float32", fuse_embedding: bool = True, name=None):
+        super().__init__(name=name or "char_lm_core")
+        from textgen.models.char_lm import rnn_layers
+
+        if precision not in PRECISIONS:
+            raise SamplingError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        try:
+            layers = rnn_layers(model)
+            embedding = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype("float32")
+            dense = model.get_layer("logits")
+        except ValueError as err:
+            raise SamplingError(f"not a textgen character model: {err}") from err
+        self.vocabulary = vocabulary_of(model)
+        self.vocab_size = len(self.vocabulary) + 1
+        self.kinds = [cell_kind(layer) for layer in layers]
+        self.units = [int(layer.cell.units) for layer in layers]
+        self.precision = precision
+        self.fuse_embedding = fuse_embedding
+        wdtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        weights = [_weights(layer) for layer in layers]
+
+        def var(value, name, dtype=wdtype):
+            return tf.Variable(tf.cast(tf.constant(value), dtype), trainable=False, name=name)
+
+        first = weights[0]
+        in_bias0 = first["bias"][0] if self.kinds[0] == "gru" else first["bias"]  # GRU: bias (2, 3u)
+        if fuse_embedding:
+            self.table = var(embedding @ first["kernel"] + in_bias0, "table")  # (vocab, gates·units)
+        else:
+            self.table = var(embedding, "embedding")  # (vocab, embedding_dim)
+        self.kernels, self.in_biases, self.recurrent, self.rec_biases, self.peepholes = [], [], [], [], []
+        for i, (kind, w) in enumerate(zip(self.kinds, weights)):
+            in_bias = w["bias"][0] if kind == "gru" else w["bias"]
+            self.kernels.append(var(w["kernel"], f"kernel_{i}"))
+            self.in_biases.append(var(in_bias, f"in_bias_{i}", tf.float32))
+            self.recurrent.append(var(w["recurrent_kernel"], f"recurrent_kernel_{i}"))
+            if kind == "gru":
+                self.rec_biases.append(var(w["bias"][1], f"rec_bias_{i}", tf.float32))
+            if kind == "peephole_lstm":
+                self.peepholes.append(var(w["peephole_kernel"], f"peephole_kernel_{i}"))
+        self.dense_kernel = var(keras.ops.convert_to_numpy(dense.kernel).astype("float32"), "dense_kernel")
+        self.dense_bias = var(keras.ops.convert_to_numpy(dense.bias).astype("float32"), "dense_bias", tf.float32)
+        # -inf at id 0 so [UNK] is never sampled: (vocab,)
+        self.unk_mask = tf.constant([-np.inf] + [0.0] * (self.vocab_size - 1), dtype=tf.float32)
+
+    @property
+    def state_sizes(self) -> list[int]:
+        """Sizes of the flat states, in order."""
+        return [u for kind, u in zip(self.kinds, self.units) for _ in range(2 if "lstm" in kind else 1)]
+
+    def zero_states(self, batch) -> tuple:
+        return tuple(tf.zeros(tf.stack([batch, size]), tf.float32) for size in self.state_sizes)
+
+    def _mm(self, x, w):
+        # float32 (batch, in) @ weight (in, out) -> float32 (batch, out); bf16 weights take bf16 inputs.
+        if w.dtype == tf.float32:
+            return tf.matmul(x, w)
+        return tf.cast(tf.matmul(tf.cast(x, w.dtype), w), tf.float32)
+
+    def step(self, ids, states):
+        """ids (batch,) int32, states tuple -> logits (batch, vocab) float32, new states tuple."""
+        new_states = []
+        s = 0
+        gru_i = peep_i = 0
+        x = None
+        for i, kind in enumerate(self.kinds):
+            if i == 0 and self.fuse_embedding:
+                x_proj = tf.cast(tf.gather(self.table, ids), tf.float32)  # (batch, gates·units), bias included
+            else:
+                inp = tf.cast(tf.gather(self.table, ids), tf.float32) if i == 0 else x
+                x_proj = self._mm(inp, self.kernels[i]) + self.in_biases[i]
+            h = states[s]
+            if kind == "simple_rnn":
+                h = tf.tanh(x_proj + self._mm(h, self.recurrent[i]))
+                new = [h]
+            elif kind == "gru":
+                rec = self._mm(h, self.recurrent[i]) + self.rec_biases[gru_i]  # (batch, 3u) [z | r | h]
+                gru_i += 1
+                x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
+                r_z, r_r, r_h = tf.split(rec, 3, axis=-1)
+                z = tf.sigmoid(x_z + r_z)
+                r = tf.sigmoid(x_r + r_r)
+                hh = tf.tanh(x_h + r * r_h)
+                h = z * h + (1.0 - z) * hh
+                new = [h]
+            elif kind == "minimal_gru":
+                z_u, z_c = tf.split(x_proj + self._mm(h, self.recurrent[i]), 2, axis=-1)
+                gamma_u = tf.sigmoid(z_u)
+                h = gamma_u * tf.tanh(z_c) + (1.0 - gamma_u) * h
+                new = [h]
+            else:  # lstm, peephole_lstm: states [a, c], blocks [i (update), f, c̃, o]
+                c = states[s + 1]
+                z_i, z_f, z_c, z_o = tf.split(x_proj + self._mm(h, self.recurrent[i]), 4, axis=-1)
+                if kind == "peephole_lstm":
+                    p_i, p_f, p_o = tf.split(self._mm(c, self.peepholes[peep_i]), 3, axis=-1)
+                    peep_i += 1
+                    z_i, z_f, z_o = z_i + p_i, z_f + p_f, z_o + p_o
+                c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
+                h = tf.sigmoid(z_o) * tf.tanh(c)
+                new = [h, c]
+            new_states += new
+            s += len(new)
+            x = h  # (batch, units)
+        logits = self._mm(x, self.dense_kernel) + self.dense_bias  # (batch, vocab)
+        return logits, tuple(new_states)
+
+    def prime(self, ids, lengths, states, logits, seen):
+        """Feeds right-padded prompts; rows stop updating after their own length.
+
+        Args:
+            ids: (batch, time) int32 prompt ids, 0-padded on the right.
+            lengths: (batch,) int32 real lengths (0 keeps the incoming states and logits).
+            states, logits, seen: carried values (`seen` (batch, vocab) bool for the penalty).
+        Returns:
+            states, logits (batch, vocab) for the next character, seen.
+        """
+        steps = tf.shape(ids)[1]
+
+        def body(t, states, logits, seen):
+            active = (t < lengths)[:, None]  # (batch, 1)
+            new_logits, new_states = self.step(ids[:, t], states)
+            states = tuple(tf.where(active, n, o) for n, o in zip(new_states, states))
+            logits = tf.where(active, new_logits, logits)
+            seen = seen | (active & tf.one_hot(ids[:, t], self.vocab_size, on_value=True, off_value=False))
+            return t + 1, states, logits, seen
+
+        _, states, logits, seen = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), states, logits, seen)
+        )
+        return states, logits, seen
+
+    def select(self, logits, seen, temperature, top_k, top_p, penalty, seed, position):
+        """Picks one id per row from logits (batch, vocab) -> (batch,) int32; never [UNK]."""
+        # Repetition penalty (CTRL rule) on characters already in the prompt or the output.
+        penalized = tf.where(logits > 0, logits / penalty, logits * penalty)
+        logits = tf.where(seen, penalized, logits) + self.unk_mask
+        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        # Subtracting the max first keeps every value <= 0, so tiny temperatures give -inf, never NaN.
+        scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(temperature, _TINY_TEMPERATURE)
+        neg_inf = tf.constant(-np.inf, tf.float32)
+        ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
+        k = tf.clip_by_value(top_k, 1, self.vocab_size)
+        kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
+        scaled = tf.where((top_k > 0) & (scaled < kth), neg_inf, scaled)
+        ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
+        # top-p: keep sorted entries whose probability mass *before* them is below p (the first always).
+        before = tf.math.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
+        cutoff = tf.reduce_min(tf.where(before < top_p, ordered, np.inf), axis=-1, keepdims=True)
+        scaled = tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
+        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
+        uniform = tf.random.stateless_uniform(
+            tf.shape(scaled), seed=tf.stack([seed, tf.cast(position, tf.int64)]), minval=1e-20, maxval=1.0
+        )
+        sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
+        return tf.where(temperature > 0, sampled, greedy)
+
+    def sample(self, steps, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
+        """Samples `steps` characters in one while loop.
+
+        Args:
+            steps: number of characters (a Python int under XLA, else a scalar tensor).
+            logits, states, seen: carried from `prime` or the previous chunk.
+            temperature, top_p, penalty: float32 scalars; top_k int32; seed int64; position int32
+                (absolute index of the first character, which keys the random noise).
+        Returns:
+            ids (batch, steps) int32, logits, states, seen.
+        """
+        out = tf.TensorArray(tf.int32, size=steps)
+
+        def body(t, out, logits, states, seen):
+            ids = self.select(logits, seen, temperature, top_k, top_p, penalty, seed, position + t)
+            seen = seen | tf.one_hot(ids, self.vocab_size, on_value=True, off_value=False)
+            logits, states = self.step(ids, states)
+            return t + 1, out.write(t, ids), logits, states, seen
+
+        _, out, logits, states, seen = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen)
+        )
+        ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
+        return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen
+
+
+# --------------------------------------------------------------------------------------------
+# The Python-facing sampler: encodes prompts, calls the compiled chunks, decodes.
+
+
+def _bucket(n: int, cap: int) -> int:
+    """Smallest power of two >= n, at most `cap`: bounds the number of compiled shapes."""
+    return min(cap, 1 << max(0, n - 1).bit_length())
+
+
+class Sampler:
+    """Compiled generation for one character model.
+
+    The weights are copied when the sampler is built: build a new one after further training.
+    Compiled functions are cached per (batch, chunk) shape; chunk lengths are powers of two.
+
+    Args:
+        model: a textgen character model.
+        precision: "float32" (default) or "bfloat16" weights.
+        jit_compile: compile the loops with XLA (faster on CPU and GPU).
+        chunk_size: characters per compiled call (a power of two is best); streaming yields
+            chunks of this size.
+    """
+
+    def __init__(self, model: keras.Model, precision: str = "float32", jit_compile: bool = True,
+                 chunk_size: int = DEFAULT_CHUNK):
+        _check_int("chunk_size", chunk_size, 1, MAX_LENGTH)
+        self.core = CharLMCore(model, precision=precision)
+        self.vocabulary = self.core.vocabulary
+        self.codec = CharCodec(self.vocabulary)
+        self.chunk_size = chunk_size
+        self._start_id = self.codec.encode("\n")[0] if "\n" in self.vocabulary else None
+        self._prime = tf.function(self.core.prime, jit_compile=jit_compile)
+        self._sample = tf.function(self.core.sample, jit_compile=jit_compile)
+
+    def _encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        encoded = []
+        for text in prompts:
+            if not isinstance(text, str):
+                raise SamplingError(f"a prompt must be a string; got {type(text).__name__}")
+            if len(text) > MAX_PROMPT_CHARS:
+                raise SamplingError(f"a prompt may have at most {MAX_PROMPT_CHARS} characters; got {len(text)}")
+            ids = self.codec.encode(text)  # unknown characters -> 0 ([UNK]); never fails
+            if not ids and self._start_id is not None:
+                ids = [self._start_id]
+            encoded.append(ids)
+        return encoded
+
+    def start(self, prompts: Sequence[str]):
+        """Primes the model with `prompts` -> (logits, states, seen) for the first character."""
+        encoded = self._encode_prompts(prompts)
+        batch = len(encoded)
+        states = self.core.zero_states(batch)
+        logits = tf.zeros((batch, self.core.vocab_size), tf.float32)  # uniform if nothing is primed
+        seen = tf.zeros((batch, self.core.vocab_size), tf.bool)
+        longest = max((len(e) for e in encoded), default=0)
+        for begin in range(0, longest, PRIME_WINDOW):
+            window = [e[begin : begin + PRIME_WINDOW] for e in encoded]
+            width = _bucket(max(len(w) for w in window), PRIME_WINDOW)
+            ids = np.zeros((batch, width), dtype="int32")
+            for row, w in enumerate(window):
+                ids[row, : len(w)] = w
+            lengths = tf.constant([len(w) for w in window], tf.int32)
+            states, logits, seen = self._prime(tf.constant(ids), lengths, states, logits, seen)
+        return logits, states, seen
+
+    def stream_ids(self, prompts: Sequence[str], params: SamplingParams, chunk_size: int | None = None
+                   ) -> Iterator[np.ndarray]:
+        """Yields (batch, chunk) int32 id arrays; states are carried between chunks."""
+        chunk = self.chunk_size if chunk_size is None else chunk_size
+        _check_int("chunk_size", chunk, 1, MAX_LENGTH)
+        params = params.with_seed()
+        logits, states, seen = self.start(prompts)
+        scalars = (
+            tf.constant(params.temperature, tf.float32),
+            tf.constant(params.top_k, tf.int32),
+            tf.constant(params.top_p, tf.float32),
+            tf.constant(params.repetition_penalty, tf.float32),
+            tf.constant(params.seed, tf.int64),
+        )
+        done = 0
+        while done < params.length:
+            want = min(chunk, params.length - done)
+            steps = _bucket(want, chunk) if want < chunk else chunk
+            ids, logits, states, seen = self._sample(steps, logits, states, seen, *scalars, tf.constant(done, tf.int32))
+            yield ids.numpy()[:, :want]
+            done += want
+
+    def stream(self, prompt: str, params: SamplingParams, chunk_size: int | None = None) -> Iterator[list[str]]:
+        """Yields, per chunk, a list of `num_samples` text pieces (the prompt is not repeated).
+
+        Example:
+            >>> for pieces in sampler.stream("ROMEO:", SamplingParams(length=500, seed=3), 64):
+            ...     print(pieces[0], end="", flush=True)
+        """
+        for ids in self.stream_ids([prompt] * params.num_samples, params, chunk_size):
+            yield [self.codec.decode(row) for row in ids]
+
+    def generate(self, prompt: str, params: SamplingParams) -> list[str]:
+        """`num_samples` continuations of `prompt` (each `length` characters, prompt excluded)."""
+        pieces = [[] for _ in range(params.num_samples)]
+        for chunk in self.stream(prompt, params):
+            for acc, piece in zip(pieces, chunk):
+                acc.append(piece)
+        return ["".join(p) for p in pieces]
+
+
+def load_sampler(model_dir, **kwargs) -> Sampler:
+    """A `Sampler` for a character model directory (a sentiment directory is refused)."""
+    from textgen.artifacts import load_model_dir
+
+    loaded = load_model_dir(model_dir)
+    if loaded.task != "charlm":
+        raise SamplingError(f"{model_dir} holds a {loaded.task} model; generate needs a character model (charlm)")
+    return Sampler(loaded.model, **kwargs)
