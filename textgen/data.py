@@ -110,24 +110,37 @@ def _data_dir(data_dir) -> Path:
 
 
 def load_builder_module(builder_name: str):
-    """Imports `datasets/<name>/<name>_dataset_builder.py` by file path (once) and returns the module.
+    """Imports `datasets/<name>/<name>_dataset_builder.py` as module `<name>.<name>_dataset_builder`.
 
-    The module is imported inside `skip_registration()` so that it never collides with the same file
-    imported as a package module (its builder test does that); we instantiate its `Builder` directly.
+    TFDS finds a builder's README.md/CITATIONS.bib through its package, so the folder is imported as
+    package `<name>` (by file path: `datasets/` is not on sys.path), the way its builder test
+    imports it. Executed inside `skip_registration()`: we instantiate `Builder` directly, and a later
+    import of the same file by another route can then never collide in TFDS's registry.
     """
     import tensorflow_datasets as tfds
 
-    module_name = f"textgen_datasets.{builder_name}_dataset_builder"
+    module_name = f"{builder_name}.{builder_name}_dataset_builder"
     if module_name in sys.modules:
         return sys.modules[module_name]
-    path = DATASETS_DIR / builder_name / f"{builder_name}_dataset_builder.py"
+    folder = DATASETS_DIR / builder_name
+    path = folder / f"{builder_name}_dataset_builder.py"
     if not path.is_file():
         raise DataError(f"builder file {path} is missing: reinstall textgen from its repository (editable)")
+    if builder_name not in sys.modules:
+        package_spec = importlib.util.spec_from_file_location(
+            builder_name, folder / "__init__.py", submodule_search_locations=[os.fspath(folder)])
+        package = importlib.util.module_from_spec(package_spec)
+        sys.modules[builder_name] = package
+        package_spec.loader.exec_module(package)
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(module_spec)
-    with tfds.core.registered.skip_registration():
-        module_spec.loader.exec_module(module)
     sys.modules[module_name] = module
+    try:
+        with tfds.core.registered.skip_registration():
+            module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
     return module
 
 
@@ -235,6 +248,8 @@ def prepare(name: str, data_dir=None, manual_dir=None) -> dict:
         raise DataError(f"--manual-dir {manual} is not a folder")
     if manual is not None and (manual / s.manual_file).exists():
         _check_manual_file(s, manual)
+    elif (data_dir / "downloads" / s.builder / s.manual_file).is_file():
+        pass  # fetched by an earlier preparation (vader_sentiment); the builder verifies it again
     elif s.host is None:
         raise DataError(f"{name} is not prepared in {data_dir}; {_how_to_prepare(s)}")
     elif not _reachable(*s.host):
