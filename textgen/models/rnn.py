@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 
 from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
-from textgen.config import CELL_KINDS
+from textgen.config import CELL_KINDS, ConfigError
 
 
 def make_rnn(
@@ -19,6 +19,7 @@ def make_rnn(
     return_sequences: bool,
     return_state: bool = False,
     name: str | None = None,
+    dtype=None,
 ) -> keras.layers.Layer:
     """Builds one recurrent layer of `kind` (see `textgen.config.CELL_KINDS`).
 
@@ -28,8 +29,13 @@ def make_rnn(
         return_sequences: (batch, time, units) outputs when True, else (batch, units).
         return_state: also return the final states (a list; LSTM kinds return [a, c]).
         name: layer name.
+        dtype: dtype policy of the layer and its cell (e.g. "float64" for gradient checks);
+            None follows Keras's global policy.
+
+    Raises:
+        ConfigError: `kind` is not one of `CELL_KINDS`.
     """
-    common = dict(return_sequences=return_sequences, return_state=return_state, name=name)
+    common = dict(return_sequences=return_sequences, return_state=return_state, name=name, dtype=dtype)
     if kind == "simple_rnn":
         return keras.layers.SimpleRNN(units, **common)
     if kind == "gru":
@@ -37,10 +43,11 @@ def make_rnn(
     if kind == "lstm":
         return keras.layers.LSTM(units, **common)
     if kind == "minimal_gru":
-        return keras.layers.RNN(MinimalGRUCell(units), **common)
+        return keras.layers.RNN(MinimalGRUCell(units, dtype=dtype), **common)
     if kind == "peephole_lstm":
-        return keras.layers.RNN(PeepholeLSTMCell(units), **common)
-    raise ValueError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}")
+        return keras.layers.RNN(PeepholeLSTMCell(units, dtype=dtype), **common)
+    # ConfigError is a ValueError too, so older callers that catch ValueError still work.
+    raise ConfigError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}")
 
 
 def state_sizes(layer: keras.layers.Layer) -> list[int]:
