@@ -8,8 +8,9 @@ written as plain TF ops on the layers' own weights (no Keras layer call per step
     -> cell equations per layer (batch, units) -> logits = h @ W + b (batch, vocab)
     -> penalty, [UNK] mask, temperature, top-k, top-p -> Gumbel-max sample (batch,)
 
-Randomness is stateless: the noise of position `t` is `stateless_uniform(seed=[seed, t])`, so the
-same seed gives the same text whether it is produced in one call or streamed in chunks.
+Randomness is stateless: the noise of position `t` is a hash of (seed, t) (`counter_uniform`), so
+the same seed gives the same text whether it is produced in one call, streamed in chunks, or by
+the exported SavedModel.
 
 Empty prompt: the model is primed with "\\n" when "\\n" is in its vocabulary (a text's natural
 start); otherwise it starts from zero states with a uniform first character (greedy: the first
@@ -96,6 +97,37 @@ def _check_float(name: str, value, low: float | None, high: float | None, allowe
         raise SamplingError(f"{name} must be {allowed}; got {value!r}")
     if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
         raise SamplingError(f"{name} must be {allowed}; got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Counter-based noise. tf.random.stateless_uniform gives different numbers under XLA than in plain
+# TF, so the compiled sampler and the exported SavedModel would disagree for one seed. This hash
+# (MurmurHash3's 32-bit finaliser over seed, position and element index) uses only integer ops,
+# which are exact everywhere.
+
+_M1, _M2, _GOLDEN = 0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9
+
+
+def _fmix32(h):
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16)) * tf.constant(_M1, tf.uint32)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 13)) * tf.constant(_M2, tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+
+
+def counter_uniform(seed, position, shape):
+    """Uniform floats in (0, 1) of `shape` (batch, vocab), a pure function of (seed, position, index).
+
+    Args:
+        seed: int64 scalar (0..2**63-1). position: int32 scalar. shape: a 2-element int32 tensor.
+    """
+    lo = tf.cast(tf.bitwise.bitwise_and(seed, 0xFFFFFFFF), tf.uint32)
+    hi = tf.cast(tf.bitwise.right_shift(seed, 32), tf.uint32)
+    key = _fmix32(lo ^ _fmix32(hi + tf.constant(_GOLDEN, tf.uint32)))
+    pos = tf.cast(position, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(1, tf.uint32)
+    key = _fmix32(key ^ _fmix32(pos))
+    index = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32), shape)  # (batch, vocab) element ids
+    bits = _fmix32(key ^ _fmix32(tf.cast(index, tf.uint32)))
+    return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 16777216.0)  # 24 bits
 
 
 # --------------------------------------------------------------------------------------------
@@ -300,9 +332,7 @@ class CharLMCore(tf.Module):
         cutoff = tf.reduce_min(tf.where(before < top_p, ordered, np.inf), axis=-1, keepdims=True)
         scaled = tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
         # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
-        uniform = tf.random.stateless_uniform(
-            tf.shape(scaled), seed=tf.stack([seed, tf.cast(position, tf.int64)]), minval=1e-20, maxval=1.0
-        )
+        uniform = counter_uniform(seed, position, tf.shape(scaled))
         sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
         return tf.where(temperature > 0, sampled, greedy)
 

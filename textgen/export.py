@@ -1,0 +1,210 @@
+"""Export a model directory for programs that do not have textgen: SavedModel or TFLite.
+
+Character model, SavedModel (`tf.saved_model.load(path)`; only TensorFlow needed):
+    generate(prompt: string (batch,), num_chars: int32 (), temperature: float32 (), seed: int32 ())
+        -> string (batch,) the continuations (prompt excluded); temperature <= 0 = greedy;
+        any batch size (unlike the tutorial's reloaded OneStep, tensorflow#56121).
+    step(ids: int32 (batch, time), states: tuple of float32 (batch, units)) -> (logits (batch, time,
+        vocab), states); zero_states(batch: int32 ()) -> states; vocabulary() -> string (vocab,)
+        where id i is vocabulary()[i] and id 0 is "[UNK]".
+    The same `generate` is also the signature "serving_default".
+Character model, TFLite (`model.tflite`, builtins only, fixed batch): one step,
+    inputs ids int32 (batch,) and the states; outputs logits (batch, vocab) and the new states;
+    `signature.json` names them; the sampling loop stays in the caller's Python.
+Sentiment model, SavedModel: serving_default(text: string (batch,)) -> {"p_positive": (batch,),
+    "valence": (batch,)} (valence only when the model has that head).
+
+Custom cells are traced into plain TF ops (the step is `CharLMCore.step`), so loading never needs
+the Python classes. Every export is written to a temporary folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from textgen.errors import TextgenError
+from textgen.sampling import CharLMCore
+from textgen.vocab import UNK
+
+FORMATS = ("savedmodel", "tflite")
+TFLITE_FILE = "model.tflite"
+SIGNATURE_FILE = "signature.json"
+
+
+class ExportError(TextgenError, ValueError):
+    """The export cannot be made (bad format, output folder in the way, unsupported model)."""
+
+
+class CharLMExport(tf.Module):
+    """The SavedModel object of a character model: generate / step / zero_states / vocabulary."""
+
+    def __init__(self, model: keras.Model):
+        super().__init__(name="textgen_char_lm")
+        # fuse_embedding=False keeps step() the layers' own computation order (closest to Keras).
+        self.core = CharLMCore(model, precision="float32", fuse_embedding=False)
+        vocab = [UNK] + list(self.core.vocabulary)
+        self._vocab = tf.constant(vocab, tf.string)  # id -> character
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(vocab[1:]), tf.range(1, len(vocab), dtype=tf.int32)),
+            default_value=0,  # unknown characters read as [UNK]
+        )
+        start = vocab.index("\n") if "\n" in vocab else 0
+        self._start_id = tf.constant(start, tf.int32)  # empty prompts are primed with "\n" when known
+        sizes = self.core.state_sizes
+        state_specs = tuple(tf.TensorSpec((None, n), tf.float32) for n in sizes)
+        self.generate = tf.function(self._generate, input_signature=[
+            tf.TensorSpec((None,), tf.string, name="prompt"), tf.TensorSpec((), tf.int32, name="num_chars"),
+            tf.TensorSpec((), tf.float32, name="temperature"), tf.TensorSpec((), tf.int32, name="seed"),
+        ])
+        self.step = tf.function(self._step, input_signature=[tf.TensorSpec((None, None), tf.int32, name="ids"),
+                                                               state_specs])
+        self.zero_states = tf.function(lambda batch: self.core.zero_states(batch),
+                                       input_signature=[tf.TensorSpec((), tf.int32, name="batch")])
+        self.vocabulary = tf.function(lambda: self._vocab, input_signature=[])
+
+    def _step(self, ids, states):
+        """ids (batch, time) -> logits (batch, time, vocab), states after the last character."""
+        steps = tf.shape(ids)[1]
+        out = tf.TensorArray(tf.float32, size=steps)
+
+        def body(t, out, states):
+            logits, states = self.core.step(ids[:, t], states)
+            return t + 1, out.write(t, logits), states
+
+        _, out, states = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), out, states))
+        logits = tf.transpose(out.stack(), [1, 0, 2])  # (time, batch, vocab) -> (batch, time, vocab)
+        return tf.reshape(logits, tf.stack([tf.shape(ids)[0], steps, self.core.vocab_size])), states
+
+    def _generate(self, prompt, num_chars, temperature, seed):
+        chars = tf.strings.unicode_split(prompt, "UTF-8", errors="replace")  # ragged (batch, None)
+        ids = tf.ragged.map_flat_values(self.table.lookup, chars)
+        lengths = tf.cast(ids.row_lengths(), tf.int32)
+        dense = ids.to_tensor(default_value=0)  # (batch, longest) right-padded
+        empty = lengths == 0
+        if_empty = tf.cast(empty, tf.int32) * tf.cast(self._start_id > 0, tf.int32)
+        dense = tf.concat([dense, tf.zeros_like(lengths)[:, None]], axis=1)  # room for the start symbol
+        first = tf.where(empty, self._start_id, dense[:, 0])
+        dense = tf.concat([first[:, None], dense[:, 1:]], axis=1)
+        lengths = lengths + if_empty
+        batch = tf.shape(prompt)[0]
+        vocab = self.core.vocab_size
+        states, logits, seen = self.core.prime(dense, lengths, self.core.zero_states(batch),
+                                               tf.zeros(tf.stack([batch, vocab])), tf.zeros(tf.stack([batch, vocab]), tf.bool))
+        out, _, _, _ = self.core.sample(
+            tf.maximum(num_chars, 0), logits, states, seen, tf.maximum(temperature, 0.0), tf.constant(0),
+            tf.constant(1.0), tf.constant(1.0), tf.cast(seed, tf.int64), tf.constant(0),
+        )
+        return tf.strings.reduce_join(tf.gather(self._vocab, out), axis=1)  # (batch,)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ExportError(f"{out} is not empty; choose another --out or pass --overwrite")
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Moves the finished `tmp` folder to `out`; an old `out` is removed only after the move."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def export_char_savedmodel(model: keras.Model, path: str | os.PathLike) -> None:
+    """Writes the character model's SavedModel to `path` (a new folder)."""
+    module = CharLMExport(model)
+    tf.saved_model.save(module, os.fspath(path), signatures={"serving_default": module.generate})
+
+
+def export_char_tflite(model: keras.Model, path: str | os.PathLike, batch_size: int = 1) -> None:
+    """Writes `model.tflite` (one step, builtins only) and `signature.json` into folder `path`."""
+    core = CharLMCore(model, precision="float32", fuse_embedding=False)
+    sizes = core.state_sizes
+    specs = [tf.TensorSpec((batch_size,), tf.int32, name="ids")] + [
+        tf.TensorSpec((batch_size, n), tf.float32, name=f"state_{i}") for i, n in enumerate(sizes)
+    ]
+
+    @tf.function(input_signature=specs)
+    def step(ids, *states):
+        logits, new = core.step(ids, states)  # plain matmuls: converts to TFLite builtins
+        return {"logits": logits, **{f"new_state_{i}": s for i, s in enumerate(new)}}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], core)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        flat = converter.convert()
+    except Exception as err:  # a model whose step needs non-builtin ops
+        raise ExportError(f"TFLite conversion failed: {str(err).splitlines()[0]}") from err
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / TFLITE_FILE).write_bytes(flat)
+    signature = {"batch_size": batch_size, "inputs": ["ids"] + [f"state_{i}" for i in range(len(sizes))],
+                 "outputs": ["logits"] + [f"new_state_{i}" for i in range(len(sizes))], "state_sizes": sizes,
+                 "vocabulary": [UNK] + list(core.vocabulary), "note": "id 0 is [UNK]: mask it before sampling"}
+    (path / SIGNATURE_FILE).write_text(json.dumps(signature, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def export_sentiment_savedmodel(model: keras.Model, path: str | os.PathLike) -> None:
+    """Writes the sentiment model's SavedModel: serving_default(text) -> {p_positive, valence?}."""
+    has_valence = isinstance(model.output, dict) and "valence" in model.output
+
+    def serve(text):
+        out = model(text, training=False)  # traced into plain TF ops (custom cells included)
+        result = {"p_positive": out["polarity"][:, 0]}
+        if has_valence:
+            result["valence"] = out["valence"][:, 0]
+        return result
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)  # tracks the TextVectorization lookup table too
+    archive.add_endpoint("serving_default", serve, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
+    archive.write_out(os.fspath(path), verbose=False)
+
+
+def export_model_dir(model_dir, out, fmt: str = "savedmodel", batch_size: int = 1, overwrite: bool = False) -> Path:
+    """Exports the model directory `model_dir` to folder `out` in format `fmt`; returns `out`.
+
+    Args:
+        model_dir: a textgen model directory.
+        out: output folder; must be absent or empty unless `overwrite`.
+        fmt: "savedmodel" | "tflite" (character models only).
+        batch_size: fixed batch of the TFLite step.
+        overwrite: replace a non-empty `out` (the old one is removed only after the new one is in place).
+    """
+    from textgen.artifacts import load_model_dir
+
+    if fmt not in FORMATS:
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ExportError(f"batch size must be an integer >= 1; got {batch_size!r}")
+    out = Path(out)
+    _check_out(out, overwrite)
+    loaded = load_model_dir(model_dir)
+    if loaded.task == "sentiment" and fmt == "tflite":
+        raise ExportError("--format tflite exports a character model's step; export sentiment models as savedmodel")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        target = tmp / "export"
+        if loaded.task == "sentiment":
+            export_sentiment_savedmodel(loaded.model, target)
+        elif fmt == "savedmodel":
+            export_char_savedmodel(loaded.model, target)
+        else:
+            export_char_tflite(loaded.model, target, batch_size=batch_size)
+        _publish(target, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
