@@ -9,6 +9,7 @@ archive or the faithful rebuild (see README.md). The archive is read as a stream
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -40,6 +41,7 @@ KNOWN_ARCHIVES: dict[str, int] = _known_archives()
 
 def verify_archive(path: Path) -> str:
     """Returns the archive's sha256 after checking it is one of `KNOWN_ARCHIVES`; `SourceError` otherwise."""
+    path = Path(os.fspath(path))  # TFDS hands out etils paths; their stat() differs
     if not path.is_file():
         raise SourceError(f"{path} not found; {Builder.MANUAL_DOWNLOAD_INSTRUCTIONS.strip().splitlines()[0]}")
     digest = hashlib.sha256()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -101,6 +102,7 @@ def read_ground_truth(sdist: Path) -> dict[str, bytes]:
 
 def verify_sdist(path: Path) -> None:
     """`SourceError` unless `path` has the sha256 of the vaderSentiment 3.3.2 sdist."""
+    path = Path(os.fspath(path))  # TFDS hands out etils paths
     got = hashlib.sha256(path.read_bytes()).hexdigest()
     if got != SDIST_SHA256:
         raise SourceError(
