@@ -290,6 +290,16 @@ def _prepared_builder(name: str, data_dir=None, manual_dir=None):
     return builder(name, data_dir)
 
 
+def split_names(name: str, data_dir=None, manual_dir=None) -> list[str]:
+    """The dataset's split names, e.g. `["train", "validation", "test"]` (prepares it when needed)."""
+    return list(_prepared_builder(name, data_dir, manual_dir).info.splits)
+
+
+def dataset_version(name: str, data_dir=None, manual_dir=None) -> str:
+    """The prepared dataset's TFDS version, e.g. `"1.0.0"` (recorded in a model's metadata)."""
+    return str(_prepared_builder(name, data_dir, manual_dir).info.version)
+
+
 def _as_dataset(b, name: str, split: str) -> tf.data.Dataset:
     base = split.split("[")[0].split("+")[0]
     if base not in b.info.splits:
