@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
+import types
 import typing
 from typing import Any, TypeVar
 
@@ -36,65 +38,12 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
 
 
 def _check_range(name: str, value: float, low: float | None, high: float | None) -> None:
+    # NaN compares False with everything, so it would slip through the bounds below.
+    if isinstance(value, float) and math.isnan(value):
+        raise ConfigError(f"{name} must be a number; got nan")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
         raise ConfigError(f"{name} must be in {bounds}; got {value!r}")
-
-
-
-@dataclasses.dataclass(frozen=True)
-class RNNConfig:
-    """The recurrent stack shared by both tasks (one switch for the cell kind)."""
-
-    cell: str = "lstm"  # one of CELL_KINDS
-    units: int = 256  # hidden size of every recurrent layer
-    layers: int = 1  # number of stacked recurrent layers (a deep RNN when > 1)
-    dropout: float = 0.0  # dropout on each recurrent layer's *output* (recurrent_dropout stays 0: cuDNN)
-    bidirectional: bool = False  # read the sequence both ways (sentiment only)
-
-    def __post_init__(self):
-        _check_choice("cell", self.cell, CELL_KINDS)
-        _check_range("units", self.units, 1, None)
-        _check_range("layers", self.layers, 1, 16)
-        _check_range("dropout", self.dropout, 0.0, 0.95)
-
-
-@dataclasses.dataclass(frozen=True)
-class CharLMConfig:
-    """Character language model: ids -> Embedding -> RNN stack -> Dense logits over the vocabulary."""
-
-    rnn: RNNConfig = RNNConfig()  # the recurrent stack (bidirectional is refused: it sees the future)
-    embedding_dim: int = 64  # size of each character embedding
-
-    def __post_init__(self):
-        _check_range("embedding_dim", self.embedding_dim, 1, None)
-        if self.rnn.bidirectional:
-            raise ConfigError(
-                "a bidirectional character language model would read the characters it must "
-                "predict; bidirectional is only for the sentiment model"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class SentimentConfig:
-    """Sentiment model: raw text -> TextVectorization -> Embedding -> RNN stack -> two heads."""
-
-    rnn: RNNConfig = RNNConfig(units=64, bidirectional=True)  # the recurrent stack
-    max_tokens: int = 20000  # vocabulary size of the word TextVectorization (incl. pad and OOV)
-    sequence_length: int = 256  # words kept per text (longer texts are cut, shorter padded right)
-    embedding_dim: int = 64  # size of each word embedding
-    valence_head: bool = True  # add the linear valence output (trained only where the corpus has it)
-    standardize: str = "lower_and_strip_punctuation"  # TextVectorization standardisation
-
-    def __post_init__(self):
-        _check_range("max_tokens", self.max_tokens, 3, None)
-        _check_range("sequence_length", self.sequence_length, 1, None)
-        _check_range("embedding_dim", self.embedding_dim, 1, None)
-        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
-
-
-# --------------------------------------------------------------------------------------------
-# Strict conversion between plain dicts (JSON, CLI overrides) and the dataclasses.
 
 
 def _coerce(cls_name: str, key: str, annotation: Any, value: Any) -> Any:
@@ -106,7 +55,7 @@ def _coerce(cls_name: str, key: str, annotation: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{cls_name}.{key} must be an object; got {type(value).__name__}")
         return from_dict(annotation, value)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union or origin is types.UnionType:  # Optional[X] or X | None
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if value is None:
             return None
@@ -135,6 +84,78 @@ def _coerce(cls_name: str, key: str, annotation: Any, value: Any) -> Any:
     return value
 
 
+def check_types(cfg: Any) -> None:
+    """Checks (and normalises, int -> float) the field types of a config built directly.
+
+    `from_dict` checks types too; this makes `RNNConfig(units="8")` a `ConfigError` rather than
+    a TypeError from the range checks. Call it first in `__post_init__`.
+    """
+    hints = typing.get_type_hints(type(cfg))
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        checked = _coerce(type(cfg).__name__, field.name, hints[field.name], value)
+        if checked is not value:
+            object.__setattr__(cfg, field.name, checked)  # frozen: the one sanctioned write
+
+
+@dataclasses.dataclass(frozen=True)
+class RNNConfig:
+    """The recurrent stack shared by both tasks (one switch for the cell kind)."""
+
+    cell: str = "lstm"  # one of CELL_KINDS
+    units: int = 256  # hidden size of every recurrent layer
+    layers: int = 1  # number of stacked recurrent layers (a deep RNN when > 1)
+    dropout: float = 0.0  # dropout on each recurrent layer's *output* (recurrent_dropout stays 0: cuDNN)
+    bidirectional: bool = False  # read the sequence both ways (sentiment only)
+
+    def __post_init__(self):
+        check_types(self)
+        _check_choice("cell", self.cell, CELL_KINDS)
+        _check_range("units", self.units, 1, None)
+        _check_range("layers", self.layers, 1, 16)
+        _check_range("dropout", self.dropout, 0.0, 0.95)
+
+
+@dataclasses.dataclass(frozen=True)
+class CharLMConfig:
+    """Character language model: ids -> Embedding -> RNN stack -> Dense logits over the vocabulary."""
+
+    rnn: RNNConfig = RNNConfig()  # the recurrent stack (bidirectional is refused: it sees the future)
+    embedding_dim: int = 64  # size of each character embedding
+
+    def __post_init__(self):
+        check_types(self)
+        _check_range("embedding_dim", self.embedding_dim, 1, None)
+        if self.rnn.bidirectional:
+            raise ConfigError(
+                "a bidirectional character language model would read the characters it must "
+                "predict; bidirectional is only for the sentiment model"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SentimentConfig:
+    """Sentiment model: raw text -> TextVectorization -> Embedding -> RNN stack -> two heads."""
+
+    rnn: RNNConfig = RNNConfig(units=64, bidirectional=True)  # the recurrent stack
+    max_tokens: int = 20000  # vocabulary size of the word TextVectorization (incl. pad and OOV)
+    sequence_length: int = 256  # words kept per text (longer texts are cut, shorter padded right)
+    embedding_dim: int = 64  # size of each word embedding
+    valence_head: bool = True  # add the linear valence output (trained only where the corpus has it)
+    standardize: str = "lower_and_strip_punctuation"  # TextVectorization standardisation
+
+    def __post_init__(self):
+        check_types(self)
+        _check_range("max_tokens", self.max_tokens, 3, None)
+        _check_range("sequence_length", self.sequence_length, 1, None)
+        _check_range("embedding_dim", self.embedding_dim, 1, None)
+        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
+
+
+# --------------------------------------------------------------------------------------------
+# Strict conversion between plain dicts (JSON, CLI overrides) and the dataclasses.
+
+
 def from_dict(cls: type[T], data: dict) -> T:
     """Builds `cls` from a dict, refusing unknown keys and wrong types."""
     if not isinstance(data, dict):
@@ -146,6 +167,13 @@ def from_dict(cls: type[T], data: dict) -> T:
         raise ConfigError(
             f"unknown {cls.__name__} key(s): {', '.join(unknown)} (known: {', '.join(sorted(fields))})"
         )
+    data = dict(data)
+    for field in dataclasses.fields(cls):
+        # A partial nested object fills its gaps from *this* field's default (SentimentConfig's
+        # rnn defaults to 64 bidirectional units), not from the nested class's own defaults.
+        default = field.default if field.default is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default) and isinstance(data.get(field.name), dict):
+            data[field.name] = {**to_dict(default), **data[field.name]}
     kwargs = {k: _coerce(cls.__name__, k, hints[k], v) for k, v in data.items()}
     try:
         return cls(**kwargs)
