@@ -66,7 +66,7 @@ def heatmap(matrix: np.ndarray, chars: list[str], title: str, domain=(-1.0, 1.0)
             "char": np.repeat([visible_char(c) for c in chars], units),
         }
     )
-    width = min(1100, max(300, 14 * steps))
+    width = min(1100, max(420, 22 * steps))
     return (
         alt.Chart(frame, title=title)
         .mark_rect()
@@ -76,7 +76,7 @@ def heatmap(matrix: np.ndarray, chars: list[str], title: str, domain=(-1.0, 1.0)
             color=alt.Color("value:Q", scale=alt.Scale(scheme=scheme, domain=list(domain), reverse=scheme == "redblue")),
             tooltip=["position", "char", "unit", alt.Tooltip("value:Q", format="+.3f")],
         )
-        .properties(width=width, height=max(120, min(420, 7 * units)))
+        .properties(width=width, height=max(220, min(480, 12 * units)))
     )
 
 

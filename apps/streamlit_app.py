@@ -11,13 +11,13 @@ for _p in (str(_REPO), str(_REPO / "apps")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-st.set_page_config(page_title="textgen — RNNs made real", page_icon="🔁", layout="wide")
+st.set_page_config(page_title="textgen — RNNs made real", page_icon=":material/cycle:", layout="wide")
 
 pages = [
-    st.Page("app_pages/generate.py", title="Generate", icon="✍️", url_path="generate", default=True),
-    st.Page("app_pages/sentiment.py", title="Sentiment", icon="🙂", url_path="sentiment"),
-    st.Page("app_pages/inside.py", title="Inside the RNN", icon="🔬", url_path="inside"),
-    st.Page("app_pages/models.py", title="Models", icon="📦", url_path="models"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate", default=True),
+    st.Page("app_pages/sentiment.py", title="Sentiment", icon=":material/sentiment_satisfied:", url_path="sentiment"),
+    st.Page("app_pages/inside.py", title="Inside the RNN", icon=":material/biotech:", url_path="inside"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]
 page = st.navigation(pages)
 

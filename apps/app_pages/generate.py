@@ -7,7 +7,7 @@ import streamlit as st
 import components as ui
 import resources
 
-st.title("✍️ Generate")
+st.title("Generate")
 st.caption(
     "A character-level RNN continues your prompt one character at a time. The sampling loop runs "
     "compiled (one `tf.while_loop`); text appears chunk by chunk as it is produced."

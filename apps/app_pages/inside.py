@@ -7,7 +7,7 @@ import streamlit as st
 import components as ui
 import resources
 
-st.title("🔬 Inside the RNN")
+st.title("Inside the RNN")
 st.caption(
     "Type a text and see what each recurrent layer does at every character: its hidden units a⟨t⟩, "
     "and for gated cells the gates of the source documents (LSTM: update, forget and output gates and "
@@ -70,6 +70,7 @@ st.altair_chart(
                domain=domain, scheme=scheme),
     use_container_width=False,
 )
+st.caption(f"Showing the {view} of {layer_names[layer_ix]}, {len(result.chars)} characters × {shown_units} units.")
 
 st.subheader("Colour the text by one unit")
 unit = st.number_input("Unit", min_value=0, max_value=units - 1, value=0, step=1, key="inside_unit")

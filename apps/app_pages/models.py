@@ -7,7 +7,7 @@ import streamlit as st
 
 import resources
 
-st.title("📦 Models")
+st.title("Models")
 
 comparison_md = resources.read_text_file(str(resources.DOCS / "cell_comparison.md"))
 models = resources.list_models()

@@ -9,7 +9,7 @@ import streamlit as st
 import components as ui
 import resources
 
-st.title("🙂 Sentiment")
+st.title("Sentiment")
 st.caption(
     "A many-to-one RNN reads the whole text and gives P(positive) and, for models trained on VADER's "
     "corpora, a valence on −4 (very negative) … +4 (very positive). The VADER lexicon rule is shown beside it."

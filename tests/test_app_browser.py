@@ -1,0 +1,120 @@
+"""Real-browser tests: the app served on 127.0.0.1, driven by Playwright in Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.app_models import make_app_models
+from tests.browser_support import ARTIFACTS, CHROMIUM, expect_no_exception, launch_browser, running_app, wait_idle
+from tests.conftest import require
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing (apt-get install chromium)")
+    root = make_app_models(tmp_path_factory.mktemp("browser_models"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with running_app(root, ARTIFACTS / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(120_000)
+    yield pg
+    context.close()
+
+
+def _open(page, app_url, path):
+    page.goto(f"{app_url}/{path}")
+    page.wait_for_selector('[data-testid="stMain"] h1')
+    wait_idle(page)
+    expect_no_exception(page)
+
+
+def _shot(page, name):
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_generate_page_in_browser(page, app_url):
+    _open(page, app_url, "")
+    prompt = page.get_by_role("textbox", name="Prompt")
+    prompt.fill("JULIET:\n")
+    # The slider is a hidden range input: focus it and move it with the arrow keys.
+    slider = page.locator('input[type="range"][aria-label="Length (characters)"]')
+    before = int(slider.input_value())
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    assert int(slider.input_value()) == before + 30
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text(re.compile(r"chars/s")).wait_for()
+    wait_idle(page)
+    expect_no_exception(page)
+    code = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert code.startswith("JULIET:") and len(code) >= len("JULIET:\n") + before + 30 - 1
+    _shot(page, "generate")
+
+
+def test_inside_page_in_browser(page, app_url):
+    _open(page, app_url, "inside")
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="tiny_lstm").click()
+    wait_idle(page)
+    box = page.get_by_role("textbox", name="Text to read")
+    box.fill("Hello 😀 world")
+    box.press("Control+Enter")
+    wait_idle(page)
+    expect_no_exception(page)
+    page.get_by_text("[UNK]", exact=False).first.wait_for()
+    page.get_by_text("forget gate").first.click()
+    page.get_by_text("Showing the forget gate of rnn_0 (lstm)").wait_for()
+    wait_idle(page)
+    expect_no_exception(page)
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+    _shot(page, "inside")
+
+
+def test_models_page_in_browser(page, app_url):
+    _open(page, app_url, "models")
+    page.get_by_text("Test metrics").wait_for()
+    _shot(page, "models")
+
+
+def test_eight_sessions_generate_at_once(browser, app_url):
+    contexts = [browser.new_context() for _ in range(8)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for i, pg in enumerate(pages):
+            pg.set_default_timeout(240_000)
+            _open(pg, app_url, "")
+            pg.get_by_role("textbox", name="Prompt").fill(f"Session {i}: ")
+        for pg in pages:  # click all before waiting for any: the server runs them together
+            pg.get_by_role("button", name="Generate").click()
+        for i, pg in enumerate(pages):
+            pg.get_by_text(re.compile(r"chars/s")).wait_for()
+            wait_idle(pg, 240_000)
+            expect_no_exception(pg)
+            code = pg.locator('[data-testid="stCode"]').first.inner_text()
+            assert code.startswith(f"Session {i}: ")
+        _shot(pages[-1], "generate_concurrent")
+    finally:
+        for c in contexts:
+            c.close()
