@@ -29,3 +29,50 @@ def shared_data() -> Path:
     """The ../shared/data folder with the real corpora."""
     require(SHARED_DATA.is_dir(), f"real data folder {SHARED_DATA} is missing")
     return SHARED_DATA
+
+
+# --------------------------------------------------------------------------------------------
+# Data fixtures (textgen.data): source files and prepared TFDS data dirs, once per session.
+
+VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def vader_sdist_dir(shared_data, tmp_path_factory) -> Path:
+    """A folder holding the vaderSentiment 3.3.2 sdist: shared data, $TEXTGEN_VADER_SDIST_DIR, else one pip download."""
+    import subprocess
+    import sys
+
+    for candidate in (shared_data / "vader_sentiment", Path(os.environ.get("TEXTGEN_VADER_SDIST_DIR", "/nonexistent"))):
+        if (candidate / VADER_SDIST).is_file():
+            return candidate
+    folder = tmp_path_factory.mktemp("vader_sdist")
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                           "vaderSentiment==3.3.2", "-d", str(folder)], capture_output=True, text=True, timeout=300)
+    require(done.returncode == 0 and (folder / VADER_SDIST).is_file(),
+            f"cannot pip download the vaderSentiment 3.3.2 sdist: {done.stderr.strip()[-300:]}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shakespeare_data_dir(shared_data, tmp_path_factory) -> Path:
+    """A TFDS data dir with the real tiny_shakespeare prepared offline (about 1 s)."""
+    from textgen import data
+
+    data_dir = tmp_path_factory.mktemp("tfds_shakespeare")
+    data.prepare("tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def prepared_data_dir(shared_data, vader_sdist_dir, tmp_path_factory) -> Path:
+    """A TFDS data dir with tiny_shakespeare, aclimdb (about 20 s) and every vader_sentiment config."""
+    from textgen import data
+
+    data_dir = tmp_path_factory.mktemp("tfds_prepared")
+    data.prepare("tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare")
+    data.prepare("aclimdb", data_dir=data_dir, manual_dir=shared_data / "aclImdb")
+    for name in data.DATASET_NAMES:
+        if name.startswith("vader_sentiment/"):
+            data.prepare(name, data_dir=data_dir, manual_dir=vader_sdist_dir)
+    return data_dir
