@@ -12,33 +12,57 @@ from typing import Iterable, Sequence
 import keras
 import tensorflow as tf
 
+from textgen.errors import TextgenError
+
 UNK = "[UNK]"
 CHAR_TO_ID = "char_to_id"  # layer name inside every character model
 
 
+class VocabularyError(TextgenError, ValueError):
+    """A character vocabulary is empty, has duplicates, or holds something that is not a character."""
+
+
+def storable(char: str) -> bool:
+    """Whether a character can be a vocabulary entry inside a saved StringLookup.
+
+    NUL cannot: Keras passes the vocabulary through a NumPy unicode array, which strips trailing
+    NULs, so NUL would silently become "" (and the empty string would get its id). Lone
+    surrogates cannot either: they have no UTF-8 encoding. Both read as `[UNK]` instead.
+    """
+    return char != "\x00" and not "\ud800" <= char <= "\udfff"
+
+
 def build_vocabulary(text: str | Iterable[str]) -> list[str]:
-    """Sorted unique characters of `text` (a string or an iterable of strings)."""
+    """Sorted unique characters of `text` (a string or an iterable of strings).
+
+    Characters that cannot be stored (see `storable`) are left out; the model reads them as `[UNK]`.
+    """
     chars: set[str] = set()
     if isinstance(text, str):
         chars.update(text)
     else:
         for piece in text:
             chars.update(piece)
-    if UNK in chars:  # cannot happen for single characters; guards multi-char tokens
-        chars.discard(UNK)
-    return sorted(chars)
+    return sorted(c for c in chars if storable(c))
 
 
 def check_vocabulary(vocabulary: Sequence[str]) -> list[str]:
-    """Returns `vocabulary` as a list after checking it holds distinct single characters."""
-    vocabulary = list(vocabulary)
+    """Returns `vocabulary` as a list after checking it holds distinct, storable single characters.
+
+    Raises:
+        VocabularyError: (a ValueError) it is empty, has duplicates, or an entry is not one
+            storable character.
+    """
+    if isinstance(vocabulary, str):
+        raise VocabularyError("the character vocabulary must be a list of characters, not one string")
+    vocabulary = [str(c) if isinstance(c, str) else c for c in vocabulary]  # np.str_ -> str
     if not vocabulary:
-        raise ValueError("the character vocabulary is empty")
-    bad = [c for c in vocabulary if not isinstance(c, str) or len(c) != 1]
+        raise VocabularyError("the character vocabulary is empty")
+    bad = [c for c in vocabulary if not isinstance(c, str) or len(c) != 1 or not storable(c)]
     if bad:
-        raise ValueError(f"vocabulary entries must be single characters; got {bad[:5]!r}")
+        raise VocabularyError(f"vocabulary entries must be single characters other than NUL; got {bad[:5]!r}")
     if len(set(vocabulary)) != len(vocabulary):
-        raise ValueError("the character vocabulary has duplicate entries")
+        raise VocabularyError("the character vocabulary has duplicate entries")
     return vocabulary
 
 
@@ -64,7 +88,7 @@ def vocabulary_of(model: keras.Model) -> list[str]:
     except ValueError as err:
         raise ValueError(f"model {model.name!r} has no {CHAR_TO_ID!r} layer: not a textgen character model") from err
     vocab = layer.get_vocabulary()
-    return [c for c in vocab if c != UNK]
+    return [str(c) for c in vocab if c != UNK]  # str, not np.str_: it goes into metadata.json
 
 
 def split_chars(text: tf.Tensor) -> tf.Tensor:
@@ -85,7 +109,9 @@ class CharCodec:
         return len(self.vocabulary) + 1
 
     def encode(self, text: str) -> list[int]:
+        """One id per character of `text`; characters outside the vocabulary give 0 (`[UNK]`)."""
         return [self._index.get(c, 0) for c in text]
 
     def decode(self, ids: Iterable[int], unk: str = "\ufffd") -> str:
+        """The characters of `ids`; 0 and ids outside the vocabulary become `unk`."""
         return "".join(self.vocabulary[i - 1] if 0 < i <= len(self.vocabulary) else unk for i in ids)
