@@ -1,0 +1,245 @@
+"""The compiled generation loop: parity with the Keras step model, rigged logits, seeds, streaming, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from textgen import cli
+from textgen.artifacts import ModelDirError, save_model_dir
+from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
+from textgen.models import build_char_lm, build_sentiment_model, build_step_model, initial_states
+from textgen.sampling import CharLMCore, Sampler, SamplingError, SamplingParams, load_sampler
+
+KINDS = ("simple_rnn", "gru", "lstm", "minimal_gru", "peephole_lstm")
+RIG_VOCAB = list("abcdefgh")  # no "\n": an empty prompt starts from zero states
+
+
+def rigged_model(unk_bias: float = 0.0, other_bias: float = 0.0, cycle: int = 8) -> keras.Model:
+    """A SimpleRNN model whose greedy next character is a fixed function of the current one.
+
+    Embedding = identity, kernel = 5·I, no recurrence: h = tanh(5·onehot(id)). The Dense maps id i
+    to f(i) = i % 8 + 1 (a -> b -> ... -> h -> a) with logit 10·tanh(5); [UNK] (id 0) -> "c".
+    With `cycle` = 4 the first four close their own loop (a -> b -> c -> d -> a).
+    """
+    size = len(RIG_VOCAB) + 1
+    config = CharLMConfig(rnn=RNNConfig(cell="simple_rnn", units=size), embedding_dim=size)
+    model = build_char_lm(config, RIG_VOCAB)
+    model.get_layer("embedding").set_weights([np.eye(size, dtype="float32")])
+    model.get_layer("rnn_0").set_weights([5 * np.eye(size, dtype="float32"), np.zeros((size, size), "float32"),
+                                          np.zeros(size, "float32")])
+    dense = np.zeros((size, size), "float32")
+    for i in range(1, size):
+        dense[i, (i % cycle if i <= cycle else i % (size - 1)) + 1] = 10.0
+    dense[0, 3] = 10.0
+    bias = np.full(size, other_bias, "float32")
+    bias[0] = unk_bias
+    model.get_layer("logits").set_weights([dense, bias])
+    return model
+
+
+def random_model(kind: str, vocab=tuple("abcdefg \n"), layers: int = 2, seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    config = CharLMConfig(rnn=RNNConfig(cell=kind, units=8, layers=layers), embedding_dim=4)
+    model = build_char_lm(config, list(vocab))
+    # Larger weights than the initialisers give, so the greedy path is not one repeated character.
+    for w in model.weights:
+        w.assign(w.numpy() * 3.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def rigged():
+    return Sampler(rigged_model())
+
+
+@pytest.fixture(scope="module")
+def gru_sampler():
+    return Sampler(random_model("gru"), chunk_size=16)
+
+
+def step_model_greedy(model: keras.Model, prompt: str, length: int):
+    """Reference: the plain one-call-per-character loop on `build_step_model` (masking [UNK]).
+
+    Returns the text and, per generated character, (logits before it, states before it).
+    """
+    from textgen.vocab import CharCodec, vocabulary_of
+
+    codec = CharCodec(vocabulary_of(model))
+    step = build_step_model(model)
+    out = step([np.array([codec.encode(prompt)], "int32"), *initial_states(model, 1)])
+    logits, states = np.asarray(out[0])[:, -1], [np.asarray(s) for s in out[1:]]
+    ids, trace = [], []
+    for _ in range(length):
+        trace.append((logits[0].copy(), states))
+        masked = logits[0].copy()
+        masked[0] = -np.inf
+        ids.append(int(np.argmax(masked)))
+        out = step([np.array([[ids[-1]]], "int32"), *states])
+        logits, states = np.asarray(out[0])[:, -1], [np.asarray(s) for s in out[1:]]
+    return codec.decode(ids), trace
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_greedy_equals_step_model(kind):
+    model = random_model(kind)
+    prompt = "ab\u00e9c d"  # "é" is outside the vocabulary: read as [UNK] by both
+    expected, trace = step_model_greedy(model, prompt, 40)
+    sampler = Sampler(model, chunk_size=16)
+    assert sampler.generate(prompt, SamplingParams(length=40, temperature=0.0)) == [expected]
+    # One hand-written step from the Keras states gives the Keras step model's next logits.
+    ids = sampler.codec.encode(expected)
+    logits, _, _ = sampler.start([prompt])
+    np.testing.assert_allclose(logits.numpy()[0], trace[0][0], atol=1e-5, rtol=1e-5)
+    for t in range(len(ids) - 1):
+        logits, _ = sampler.core.step(np.array([ids[t]], "int32"), tuple(trace[t][1]))
+        np.testing.assert_allclose(logits.numpy()[0], trace[t + 1][0], atol=1e-5, rtol=1e-5)
+
+
+def test_rigged_greedy_follows_the_rule(rigged):
+    assert rigged.generate("a", SamplingParams(length=10, temperature=0)) == ["bcdefghabc"]
+    assert rigged.generate("xyz\u4e2d", SamplingParams(length=3, temperature=0)) == ["cde"]  # [UNK] -> c
+    # Empty prompt without "\n" in the vocabulary: zero states and a uniform first character,
+    # which greedy resolves to the first vocabulary character.
+    assert rigged.generate("", SamplingParams(length=4, temperature=0)) == ["abcd"]
+
+
+def test_unk_is_never_sampled():
+    sampler = Sampler(rigged_model(unk_bias=100.0))  # [UNK] has by far the largest logit
+    assert sampler.generate("a", SamplingParams(length=9, temperature=0)) == ["bcdefghab"]
+    for ids in sampler.stream_ids(["a", "\u00e9"], SamplingParams(length=64, temperature=50.0, seed=3)):
+        assert (ids > 0).all() and (ids < 9).all()
+
+
+def test_top_k_one_and_tiny_top_p_equal_greedy(gru_sampler):
+    greedy = gru_sampler.generate("ab", SamplingParams(length=30, temperature=0))
+    for seed in (0, 1, 2):
+        assert gru_sampler.generate("ab", SamplingParams(length=30, temperature=1.5, top_k=1, seed=seed)) == greedy
+        assert gru_sampler.generate("ab", SamplingParams(length=30, temperature=1.5, top_p=1e-6, seed=seed)) == greedy
+
+
+def test_seed_reproducible_and_streaming_equals_one_call(gru_sampler):
+    params = SamplingParams(length=50, temperature=1.2, top_k=5, top_p=0.9, num_samples=3, seed=123)
+    first = gru_sampler.generate("ab", params)
+    assert first == gru_sampler.generate("ab", params)
+    assert len(first) == 3 and all(len(s) == 50 for s in first)
+    assert len(set(first)) > 1  # three different samples from one prompt
+    other = gru_sampler.generate("ab", SamplingParams(length=50, temperature=1.2, top_k=5, top_p=0.9,
+                                                     num_samples=3, seed=124))
+    assert other != first
+    chunks = list(gru_sampler.stream("ab", params, chunk_size=7))
+    assert [len(c[0]) for c in chunks] == [7] * 7 + [1]
+    assert ["".join(c[i] for c in chunks) for i in range(3)] == first
+    # A shorter request is a prefix of a longer one with the same seed.
+    short = gru_sampler.generate("ab", SamplingParams(length=20, temperature=1.2, top_k=5, top_p=0.9,
+                                                     num_samples=3, seed=123))
+    assert short == [s[:20] for s in first]
+
+
+def test_prompts_of_different_lengths_prime_independently(gru_sampler):
+    params = SamplingParams(length=12, temperature=0)
+    prompts = ["ab", "abcdefg gfedcba", "", "\U0001f600"]
+    together = [gru_sampler.codec.decode(row) for row in next(gru_sampler.stream_ids(prompts, params))]
+    alone = [gru_sampler.generate(p, params)[0] for p in prompts]
+    assert together == alone
+
+
+def test_long_prompt_is_primed_in_windows(gru_sampler):
+    model_prompt = ("abc defg\n" * 70)[:600]  # longer than one priming window (256)
+    expected, _ = step_model_greedy(random_model("gru"), model_prompt, 10)
+    assert gru_sampler.generate(model_prompt, SamplingParams(length=10, temperature=0)) == [expected]
+
+
+def test_empty_prompt_starts_from_newline(gru_sampler):
+    params = SamplingParams(length=20, temperature=0.9, seed=5)
+    assert gru_sampler.generate("", params) == gru_sampler.generate("\n", params)
+
+
+def test_repetition_penalty_avoids_seen_characters():
+    # a -> b -> c -> d -> a; the rule's choice has logit 10·tanh(5) + 1 ≈ 11, every other 1.
+    sampler = Sampler(rigged_model(other_bias=1.0, cycle=4))
+    assert sampler.generate("a", SamplingParams(length=8, temperature=0)) == ["bcdabcda"]
+    # Penalty 20: after "abcd", "a" scores 11/20 < 1, so the first unseen character "e" wins; its
+    # rule leads on through f, g, h; then every character is seen and the rule wins again.
+    assert sampler.generate("a", SamplingParams(length=8, temperature=0, repetition_penalty=20.0)) == ["bcdefgha"]
+
+
+def test_bfloat16_weights_keep_rigged_greedy_output():
+    sampler = Sampler(rigged_model(), precision="bfloat16")
+    assert sampler.generate("a", SamplingParams(length=10, temperature=0)) == ["bcdefghabc"]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"length": -1}, {"length": 10**9}, {"length": 2.5}, {"temperature": -0.1}, {"temperature": float("nan")},
+    {"temperature": float("inf")}, {"top_k": -1}, {"top_p": 0.0}, {"top_p": 1.5}, {"top_p": float("nan")},
+    {"repetition_penalty": 0.0}, {"num_samples": 0}, {"num_samples": 5000}, {"seed": -1}, {"seed": 2**64},
+    {"length": True}, {"temperature": "hot"},
+])
+def test_bad_parameters_raise_clear_errors(kwargs):
+    with pytest.raises(SamplingError) as info:
+        SamplingParams(**kwargs)
+    assert next(iter(kwargs)) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_extreme_temperatures_stay_finite(rigged):
+    for temperature in (1e-30, 1e-12, 1e12, 3e38):
+        out = rigged.generate("a", SamplingParams(length=8, temperature=temperature, seed=1))[0]
+        assert len(out) == 8 and set(out) <= set(RIG_VOCAB)
+    assert rigged.generate("a", SamplingParams(length=8, temperature=1e-30, seed=1)) == ["bcdefgha"]
+
+
+def test_not_a_character_model_is_refused(tmp_path):
+    config = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), max_tokens=20, sequence_length=4, embedding_dim=4)
+    save_model_dir(tmp_path / "sent", build_sentiment_model(config, ["", "[UNK]", "good"]), config, {})
+    with pytest.raises(SamplingError, match="sentiment"):
+        load_sampler(tmp_path / "sent")
+    with pytest.raises(ModelDirError):
+        load_sampler(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelDirError):
+        load_sampler(tmp_path / "empty")
+    with pytest.raises(SamplingError):
+        CharLMCore(build_sentiment_model(config, ["", "[UNK]", "good"]))
+
+
+@pytest.fixture(scope="module")
+def rigged_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rigged") / "model"
+    model = rigged_model()
+    size = len(RIG_VOCAB) + 1
+    save_model_dir(path, model, CharLMConfig(rnn=RNNConfig(cell="simple_rnn", units=size), embedding_dim=size), {})
+    return path
+
+
+def test_cli_generate_json_and_stream(rigged_dir, capsys):
+    assert cli.main(["generate", str(rigged_dir), "--prompt", "a", "--length", "5", "--temperature", "0",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == ["bcdef"] and result["prompt"] == "a"
+    assert isinstance(result["seed"], int)
+    assert cli.main(["generate", str(rigged_dir), "--prompt", "a", "--length", "100", "--temperature", "0"]) == 0
+    assert capsys.readouterr().out == "a" + ("bcdefgha" * 13)[:100] + "\n"
+    assert cli.main(["generate", str(rigged_dir), "--prompt", "a", "--length", "9", "--num-samples", "2",
+                     "--seed", "4", "--top-k", "2", "--top-p", "0.5", "--repetition-penalty", "1.2", "--json"]) == 0
+    samples = json.loads(capsys.readouterr().out)["samples"]
+    assert len(samples) == 2 and all(len(s) == 9 for s in samples)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--length", "-3"], "length"), (["--temperature", "-1"], "temperature"), (["--top-p", "0"], "top_p"),
+    (["--top-p", "1.5"], "top_p"), (["--top-k", "-2"], "top_k"), (["--seed", "-1"], "seed"),
+])
+def test_cli_generate_bad_values_exit_2(rigged_dir, capsys, flags, message):
+    assert cli.main(["generate", str(rigged_dir), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_generate_bad_model_dirs_exit_2(tmp_path, capsys):
+    assert cli.main(["generate", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["generate", str(tmp_path)]) == 2
+    assert "missing" in capsys.readouterr().err
