@@ -2,7 +2,8 @@
 
 Source: the vaderSentiment 3.3.2 sdist on PyPI (MIT) carries
 `additional_resources/hutto_ICWSM_2014.tar.gz` with four `*_GroundTruth.txt` files of
-tab-separated `id, mean valence (-4..4), text`. The sdist is taken from the manual folder when it
+tab-separated `id, mean valence (-4..4), text` (CRLF lines; HTML entities such as `&amp;`, in a few
+NYT rows escaped twice as `&amp;amp;`, are unescaped). The sdist is taken from the manual folder when it
 is there, else fetched once with the ordinary pip client into the download folder; its sha256 is
 verified, and both archives are read in memory.
 
@@ -75,7 +76,17 @@ def parse_ground_truth(raw: bytes, domain: str):
         if len(fields) != 3:
             raise SourceError(f"{DOMAIN_FILES[domain]} line {number}: expected 3 tab-separated fields")
         row_id, valence, text = fields
-        yield row_id, float(valence), html.unescape(text).strip()
+        yield row_id, float(valence), unescape(text).strip()
+
+
+def unescape(text: str) -> str:
+    """HTML entities -> characters, repeated because some NYT rows are escaped twice (`&amp;amp;`)."""
+    for _ in range(3):
+        plain = html.unescape(text)
+        if plain == text:
+            break
+        text = plain
+    return text
 
 
 def read_ground_truth(sdist: Path) -> dict[str, bytes]:

@@ -45,8 +45,9 @@ class VaderParsingTest(tfds.testing.TestCase):
     """Row parsing, the hash split and the sdist check."""
 
     def test_crlf_and_entities(self):
-        rows = list(vader.parse_ground_truth(b"1\t2.5\tA &amp; B &quot;q&quot;\r\n2\t-1\tplain\r\n", "tweets"))
-        self.assertEqual(rows, [("1", 2.5, 'A & B "q"'), ("2", -1.0, "plain")])
+        raw = b"1\t2.5\tA &amp; B &quot;q&quot;\r\n2\t-1\tplain\r\n3\t0.4\tHirschl &amp;amp; Adler &lt;3"
+        rows = list(vader.parse_ground_truth(raw, "tweets"))
+        self.assertEqual(rows, [("1", 2.5, 'A & B "q"'), ("2", -1.0, "plain"), ("3", 0.4, "Hirschl & Adler <3")])
 
     def test_bad_row_is_refused(self):
         with self.assertRaisesRegex(vader.SourceError, "line 1"):
