@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import keras
@@ -122,21 +123,17 @@ def test_top_k_one_and_tiny_top_p_equal_greedy(gru_sampler):
 
 
 def test_seed_reproducible_and_streaming_equals_one_call(gru_sampler):
-    params = SamplingParams(length=50, temperature=1.2, top_k=5, top_p=0.9, num_samples=3, seed=123)
+    params = SamplingParams(length=48, temperature=1.2, top_k=5, top_p=0.9, num_samples=3, seed=123)
     first = gru_sampler.generate("ab", params)
     assert first == gru_sampler.generate("ab", params)
-    assert len(first) == 3 and all(len(s) == 50 for s in first)
+    assert len(first) == 3 and all(len(s) == 48 for s in first)
     assert len(set(first)) > 1  # three different samples from one prompt
-    other = gru_sampler.generate("ab", SamplingParams(length=50, temperature=1.2, top_k=5, top_p=0.9,
-                                                     num_samples=3, seed=124))
-    assert other != first
-    chunks = list(gru_sampler.stream("ab", params, chunk_size=7))
-    assert [len(c[0]) for c in chunks] == [7] * 7 + [1]
+    assert gru_sampler.generate("ab", dataclasses.replace(params, seed=124)) != first
+    chunks = list(gru_sampler.stream("ab", params, chunk_size=32))
+    assert [len(c[0]) for c in chunks] == [32, 16]
     assert ["".join(c[i] for c in chunks) for i in range(3)] == first
     # A shorter request is a prefix of a longer one with the same seed.
-    short = gru_sampler.generate("ab", SamplingParams(length=20, temperature=1.2, top_k=5, top_p=0.9,
-                                                     num_samples=3, seed=123))
-    assert short == [s[:20] for s in first]
+    assert gru_sampler.generate("ab", dataclasses.replace(params, length=16)) == [s[:16] for s in first]
 
 
 def test_prompts_of_different_lengths_prime_independently(gru_sampler):
@@ -148,7 +145,7 @@ def test_prompts_of_different_lengths_prime_independently(gru_sampler):
 
 
 def test_long_prompt_is_primed_in_windows(gru_sampler):
-    model_prompt = ("abc defg\n" * 70)[:600]  # longer than one priming window (256)
+    model_prompt = ("abc defg\n" * 40)[:300]  # longer than one priming window (256)
     expected, _ = step_model_greedy(random_model("gru"), model_prompt, 10)
     assert gru_sampler.generate(model_prompt, SamplingParams(length=10, temperature=0)) == [expected]
 

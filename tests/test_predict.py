@@ -1,0 +1,114 @@
+"""Sentiment prediction through the compiled call: equal to the Keras model, batching, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textgen import cli
+from textgen.artifacts import save_model_dir
+from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
+from textgen.inference import PredictError, SentimentPredictor, load_predictor, read_texts
+from textgen.models import adapt_word_vocabulary, build_char_lm, build_sentiment_model
+
+CORPUS = ["a wonderful film with great acting", "dull boring and far too long", "the plot was awful",
+          "I loved every minute of it", "not good, not bad"]
+TEXTS = ["a wonderful film", "", "AWFUL!!! plot", "日本語のレビュー 😀", "x" * 5000, "good " * 400, "\x00\x07\t\n"]
+
+
+def tiny_sentiment(valence: bool = True, cell: str = "lstm") -> tuple[keras.Model, SentimentConfig]:
+    keras.utils.set_random_seed(1)
+    config = SentimentConfig(rnn=RNNConfig(cell=cell, units=6, bidirectional=True), max_tokens=40,
+                             sequence_length=16, embedding_dim=5, valence_head=valence)
+    return build_sentiment_model(config, adapt_word_vocabulary(config, CORPUS)), config
+
+
+@pytest.fixture(scope="module")
+def model_and_config():
+    return tiny_sentiment()
+
+
+@pytest.fixture(scope="module")
+def predictor(model_and_config):
+    return SentimentPredictor(model_and_config[0], batch_size=4)
+
+
+def test_predictions_equal_the_keras_model(model_and_config, predictor):
+    model = model_and_config[0]
+    expected = model(tf.constant(TEXTS), training=False)
+    rows = predictor.predict(TEXTS)  # 7 texts in batches of 4 (the last one padded)
+    assert [r["text"] for r in rows] == TEXTS
+    np.testing.assert_allclose([r["p_positive"] for r in rows], expected["polarity"].numpy()[:, 0], atol=1e-6)
+    np.testing.assert_allclose([r["valence"] for r in rows], expected["valence"].numpy()[:, 0], atol=1e-5)
+    for r in rows:
+        assert 0.0 <= r["p_positive"] <= 1.0
+        assert r["label"] == ("positive" if r["p_positive"] >= 0.5 else "negative")
+    # A text's score does not depend on its batch neighbours or on the batch size.
+    alone = [predictor.predict([t])[0]["p_positive"] for t in TEXTS[:3]]
+    np.testing.assert_allclose(alone, [r["p_positive"] for r in rows[:3]], atol=1e-6)
+
+
+def test_empty_list_and_bad_items(predictor):
+    assert predictor.predict([]) == []
+    with pytest.raises(PredictError, match="text 1 must be a string"):
+        predictor.predict(["fine", 3])
+    # A lone surrogate cannot be UTF-8 encoded: it is replaced, never a crash.
+    assert len(predictor.predict(["bad \ud800 surrogate"])) == 1
+
+
+def test_model_without_valence_head_and_custom_cell():
+    model, _ = tiny_sentiment(valence=False, cell="peephole_lstm")
+    rows = SentimentPredictor(model).predict(["great", "awful"])
+    assert all(set(r) == {"text", "p_positive", "label"} for r in rows)
+    expected = model(tf.constant(["great", "awful"]))["polarity"].numpy()[:, 0]
+    np.testing.assert_allclose([r["p_positive"] for r in rows], expected, atol=1e-6)
+
+
+def test_character_model_is_refused(tmp_path):
+    config = CharLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3)
+    save_model_dir(tmp_path / "char", build_char_lm(config, list("ab")), config, {})
+    with pytest.raises(PredictError, match="charlm"):
+        load_predictor(tmp_path / "char")
+    with pytest.raises(PredictError, match="polarity"):
+        SentimentPredictor(build_char_lm(config, list("ab")))
+
+
+def test_read_texts_skips_blank_lines(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_text("first review\n\n   \nsecond – ünïcode\n", encoding="utf-8")
+    assert read_texts(str(path)) == ["first review", "second – ünïcode"]
+    with pytest.raises(PredictError, match="cannot read"):
+        read_texts(str(tmp_path / "missing.txt"))
+
+
+@pytest.fixture(scope="module")
+def sentiment_dir(tmp_path_factory, model_and_config):
+    path = tmp_path_factory.mktemp("sent") / "model"
+    save_model_dir(path, model_and_config[0], model_and_config[1], {})
+    return path
+
+
+def test_cli_predict(sentiment_dir, model_and_config, tmp_path, capsys):
+    file = tmp_path / "in.txt"
+    file.write_text("from a file\n", encoding="utf-8")
+    assert cli.main(["predict", str(sentiment_dir), "great film", "awful", "--file", str(file), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["text"] for r in rows] == ["great film", "awful", "from a file"]
+    expected = model_and_config[0](tf.constant(["great film", "awful", "from a file"]))["polarity"].numpy()[:, 0]
+    np.testing.assert_allclose([r["p_positive"] for r in rows], expected, atol=1e-6)
+    assert cli.main(["predict", str(sentiment_dir), "great film"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split()[0] in ("positive", "negative") and line.endswith("great film")
+
+
+def test_cli_predict_errors_exit_2(sentiment_dir, tmp_path, capsys):
+    assert cli.main(["predict", str(sentiment_dir)]) == 2
+    assert "no texts" in capsys.readouterr().err
+    assert cli.main(["predict", str(sentiment_dir), "--file", str(tmp_path / "none.txt")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "absent"), "text"]) == 2
+    assert "does not exist" in capsys.readouterr().err
