@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,12 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Reads a JSON file; a malformed one raises `ModelDirError` naming the file."""
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as err:
+            raise ModelDirError(f"{path} is not valid JSON: {err}") from err
 
 
 def save_keras_atomic(model: keras.Model, path: str | os.PathLike) -> None:
@@ -74,6 +79,8 @@ def save_model_dir(out_dir: str | os.PathLike, model: keras.Model, config: Any, 
     if type(config) not in TASKS:
         raise TypeError(f"config must be a CharLMConfig or SentimentConfig; got {type(config).__name__}")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ModelDirError(f"cannot save a model into {str(out)!r}: it is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata)
     metadata.setdefault("task", TASKS[type(config)])
@@ -95,8 +102,10 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
             `metadata.json` disagrees with the one inside `model.keras`.
     """
     path = Path(path)
-    if not path.is_dir():
+    if not path.exists():
         raise ModelDirError(f"model directory {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise ModelDirError(f"{str(path)!r} is a file; give the model directory that holds {MODEL_FILE}")
     missing = [name for name in (MODEL_FILE, CONFIG_FILE) if not (path / name).is_file()]
     if missing:
         raise ModelDirError(f"{path} is not a textgen model directory: missing {', '.join(missing)}")
@@ -107,12 +116,20 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     if type(config) not in TASKS:
         raise ModelDirError(f"{path / CONFIG_FILE} holds a {type(config).__name__}, not a model config")
     metadata = read_json(path / METADATA_FILE) if (path / METADATA_FILE).is_file() else {}
+    if not isinstance(metadata, dict):
+        raise ModelDirError(f"{path / METADATA_FILE} must hold a JSON object; got {type(metadata).__name__}")
     import textgen  # noqa: F401  (registers the custom cells before loading)
 
+    # A .keras file is a zip archive. Keras reports a truncated one as "File not found", which
+    # sends the user looking in the wrong place, so check the archive first.
+    if not zipfile.is_zipfile(path / MODEL_FILE):
+        raise ModelDirError(f"{path / MODEL_FILE} is truncated or corrupted (not a .keras zip archive); "
+                            "save or copy the model again")
     try:
         model = keras.models.load_model(path / MODEL_FILE, compile=compile)
-    except Exception as err:  # a truncated or foreign file: say which one
-        raise ModelDirError(f"cannot load {path / MODEL_FILE}: {err}") from err
+    except Exception as err:  # a damaged archive or a foreign model: say which file, on one line
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first_line}") from err
     if isinstance(config, CharLMConfig) and "vocabulary" in metadata:
         from textgen.vocab import vocabulary_of
 
