@@ -185,3 +185,17 @@ def fit_custom_loop(
             break
     for cb in callbacks:
         cb.on_train_end()
+
+
+def barrier(strategy: tf.distribute.Strategy) -> None:
+    """Blocks until every worker reaches it (an all-reduce of 1.0).
+
+    The chief evaluates and writes the model after training; the other workers wait here so that
+    none exits first (the coordination service treats a worker that stops early as crashed).
+    """
+
+    @tf.function
+    def all_reduce():
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    all_reduce()

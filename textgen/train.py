@@ -559,6 +559,9 @@ def train(
     if not isinstance(model_cfg, MODEL_CONFIGS[task]):
         raise ConfigError(f"task {task} needs a {MODEL_CONFIGS[task].__name__}; got {type(model_cfg).__name__}")
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
+    if chief and RunDir(Path(out_dir)).finished and not overwrite:  # fail before loading any data
+        raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
+                          "(it stays until the new run ends)")
     strategy = distributed.make_strategy(cfg.strategy)
     if cfg.seed is None:
         cfg = dataclasses.replace(cfg, seed=random.SystemRandom().randrange(2**31 - 1))
@@ -670,6 +673,8 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             **td.extra_metadata,
         }
         _write_final(rd, final, model_cfg, cfg, history, metadata, f"{task} on {dataset}")
+    if cfg.strategy == "multiworker":
+        distributed.barrier(strategy)  # nobody exits before the chief has written the model
     print_fn(json.dumps({"out": str(rd.path) if chief else None, "epochs_run": callback.epoch,
                          "best_epoch": callback.best_epoch, "metrics": metrics, "weights_sha256": digest}))
     return TrainResult(rd.path if chief else None, history, metrics, state["epoch"] if state else 0, digest)
