@@ -198,3 +198,11 @@ def test_cli_unknown_dataset_exits_2(capsys, tmp_path):
     assert cli.main(["data", "describe", "imdb", "--data-dir", str(tmp_path), "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("textgen: error: unknown dataset 'imdb'; choose one of:") and "\n" not in err
+
+
+def test_cli_describe_plain(dummy_imdb, capsys):
+    data_dir, manual = dummy_imdb
+    assert cli.main(["data", "describe", "aclimdb", "--data-dir", str(data_dir), "--manual-dir", str(manual)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ["aclimdb", "  train: examples 4, neg 2, pos 2", "  test: examples 3, neg 1, pos 2",
+                     "  unsupervised: examples 3, neg 0, pos 0, unlabelled 3"]

@@ -44,9 +44,12 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--data-dir", default=None,
                        help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
         p.add_argument("--manual-dir", default=None,
-                       help="folder holding manually downloaded source files (offline preparation)")
+                       help="folder holding manually downloaded source files for offline preparation: input.txt "
+                            "(tiny_shakespeare), aclImdb_v1.tar.gz (imdb_reviews, aclimdb), "
+                            "vaderSentiment-3.3.2.tar.gz (vader_sentiment); see docs/datasets.md (default: none)")
         if name == "describe":
-            p.add_argument("--json", action="store_true", help="print one JSON object")
+            p.add_argument("--json", action="store_true",
+                           help="print one JSON object instead of one line per split (default: off)")
         p.set_defaults(func=_run_data_prepare if name == "prepare" else _run_data_describe)
 
 
@@ -65,9 +68,14 @@ def _run_data_describe(args) -> int:
     if args.json:
         _print_json(summary)
     else:
+        def flat(stats: dict) -> str:  # {"examples": 4, "labels": {"neg": 2}} -> "examples 4, neg 2"
+            return ", ".join(flat(v) if isinstance(v, dict) else f"{k} {v}" for k, v in stats.items())
+
         print(summary["name"])
         for split, stats in summary["splits"].items():
-            print(f"  {split}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+            print(f"  {split}: {flat(stats)}")
+        if "dropped_neutral" in summary:
+            print(f"  dropped (valence exactly 0): {flat(summary['dropped_neutral'])}")
     return 0
 
 
