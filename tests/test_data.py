@@ -183,15 +183,17 @@ def test_sentiment_examples_have_one_format(dummy_imdb):
 
 def test_cli_describe_json(dummy_imdb, capsys):
     data_dir, manual = dummy_imdb
-    assert cli.main(["data", "prepare", "aclimdb", "--data-dir", str(data_dir), "--manual-dir", str(manual)]) == 0
-    assert f"prepared aclimdb in {data_dir}" in capsys.readouterr().out
-    assert cli.main(["data", "describe", "aclimdb", "--data-dir", str(data_dir), "--json"]) == 0
+    # describe prepares first; TFDS's progress messages must not reach stdout.
+    assert cli.main(["data", "describe", "aclimdb", "--data-dir", str(data_dir), "--manual-dir", str(manual),
+                     "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     assert json.loads(out[0]) == {"name": "aclimdb", "splits": {
         "train": {"examples": 4, "labels": {"neg": 2, "pos": 2}},
         "test": {"examples": 3, "labels": {"neg": 1, "pos": 2}},
         "unsupervised": {"examples": 3, "labels": {"neg": 0, "pos": 0, "unlabelled": 3}}}}
+    assert cli.main(["data", "prepare", "aclimdb", "--data-dir", str(data_dir)]) == 0  # already prepared
+    assert capsys.readouterr().out == f"prepared aclimdb in {data_dir}\n"
 
 
 def test_cli_unknown_dataset_exits_2(capsys, tmp_path):

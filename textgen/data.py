@@ -12,6 +12,7 @@ Every failure a user can fix raises `DataError` with a message that says how.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import math
@@ -265,7 +266,9 @@ def prepare(name: str, data_dir=None, manual_dir=None) -> dict:
     existed = _folders(roots) | ({data_dir} if data_dir.is_dir() else set())
     errors = _source_errors(s)
     try:
-        b.download_and_prepare(download_dir=os.fspath(roots[1]), download_config=config)
+        # TFDS prints progress to stdout; keep stdout for results (`describe --json` prints one object).
+        with contextlib.redirect_stdout(sys.stderr):
+            b.download_and_prepare(download_dir=os.fspath(roots[1]), download_config=config)
     except errors as err:
         _cleanup_failed(roots, existed)
         raise DataError(f"{name}: {err}") from err
