@@ -161,6 +161,21 @@ def test_bptt_gradients_equal_central_finite_differences(kind):
     assert np.abs(numeric).max() > 1e-2  # the gradients are not trivially zero
 
 
+@pytest.mark.parametrize("kind", ["minimal_gru", "peephole_lstm"])
+def test_custom_cells_run_in_mixed_precision(kind):
+    """Training may use mixed_bfloat16: float32 weights, bfloat16 maths, same results to ~1e-2."""
+    rng = np.random.default_rng(6)
+    exact = built_layer(kind, rng)
+    mixed = make_rnn(kind, UNITS, return_sequences=True, return_state=True, dtype="mixed_bfloat16")
+    mixed.build((None, None, INPUT_DIM))
+    mixed.set_weights(exact.get_weights())
+    assert all(v.dtype == "float32" for v in mixed.weights)
+    x = inputs(rng)
+    for got, want in zip(mixed(x), exact(x)):
+        assert got.dtype == "bfloat16"
+        np.testing.assert_allclose(np.asarray(tf.cast(got, "float32")), np.asarray(want), rtol=0, atol=5e-2)
+
+
 @pytest.mark.parametrize("cls", [MinimalGRUCell, PeepholeLSTMCell])
 def test_cell_config_round_trip(cls):
     extra = {"unit_forget_bias": False, "peephole_initializer": "ones"} if cls is PeepholeLSTMCell else {}
