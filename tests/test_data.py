@@ -208,3 +208,12 @@ def test_cli_describe_plain(dummy_imdb, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines == ["aclimdb", "  train: examples 4, neg 2, pos 2", "  test: examples 3, neg 1, pos 2",
                      "  unsupervised: examples 3, neg 0, pos 0, unlabelled 3"]
+
+
+def test_unwritable_data_dir_is_a_clear_error(dummy_imdb, tmp_path):
+    _, manual = dummy_imdb
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match="aclimdb: cannot prepare in .*a_file"):
+        data.prepare("aclimdb", data_dir=blocker, manual_dir=manual)
+    assert blocker.read_text() == "not a folder"

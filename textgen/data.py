@@ -218,7 +218,8 @@ def _cleanup_failed(roots: Sequence[Path], existed: set[Path]) -> None:
     for root in roots:
         if root.is_dir():
             for leftover in list(root.rglob("incomplete.*")):
-                shutil.rmtree(leftover, ignore_errors=True)
+                if leftover not in existed:  # never another process's preparation in progress
+                    shutil.rmtree(leftover, ignore_errors=True)
     # Deepest first, so a parent is empty once its new children are gone; then the parents of roots.
     new = sorted(_folders(roots) - existed, key=lambda p: -len(p.parts))
     for folder in new + [r.parent for r in roots if r.parent not in existed]:
@@ -272,6 +273,9 @@ def prepare(name: str, data_dir=None, manual_dir=None) -> dict:
     except errors as err:
         _cleanup_failed(roots, existed)
         raise DataError(f"{name}: {err}") from err
+    except OSError as err:  # disk full, no permission, data_dir is a file, ...
+        _cleanup_failed(roots, existed)
+        raise DataError(f"{name}: cannot prepare in {data_dir}: {err}") from err
     except BaseException:
         _cleanup_failed(roots, existed)
         raise
