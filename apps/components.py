@@ -112,11 +112,13 @@ def read_uploaded_texts(name: str, data: bytes) -> tuple[list[str], str | None]:
         if not rows:
             return [], "The CSV is empty."
         header = [h.strip().lower() for h in rows[0]]
-        if "text" in header:
+        if len(header) == 1:
+            # One column: a comma inside an unquoted text splits it into fields; join them back.
+            body = rows[1:] if header == ["text"] else rows
+            texts = [",".join(r) for r in body]
+        elif "text" in header:
             col = header.index("text")
             texts = [r[col] for r in rows[1:] if len(r) > col]
-        elif len(header) == 1:
-            texts = [r[0] for r in rows if r]
         else:
             return [], "The CSV has several columns but none is called `text`."
     else:

@@ -64,6 +64,14 @@ def sampler(path: str):
     return Sampler(load_model_dir(path).model)
 
 
+@st.cache_resource(show_spinner="Compiling the predictor…", max_entries=16)
+def predictor(path: str):
+    """A compiled `textgen.inference.SentimentPredictor` (thread-safe, holds no user state)."""
+    from textgen.inference import SentimentPredictor
+
+    return SentimentPredictor(load_model_dir(path).model)
+
+
 @st.cache_resource(show_spinner=False)
 def vader_analyzer():
     """vaderSentiment's lexicon rule, for the comparison score."""

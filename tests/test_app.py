@@ -98,3 +98,56 @@ def test_generate_page_greedy_temperature_zero(app):
     _no_exception(at)
     codes = [c.value for c in at.code]
     assert len(codes) == 3 and len(set(codes)) == 1  # greedy: every sample is the same
+
+
+def test_sentiment_page_single_text_trajectory_and_examples(app):
+    at = _page(app, "sentiment")
+    _no_exception(at)
+    assert any("Type a text" in i.value for i in at.info)  # empty text -> a friendly message
+    at.button(key="sent_example_Rave").click().run()
+    _no_exception(at)
+    assert at.text_area(key="sent_text").value.startswith("An absolute triumph")
+    labels = [m.label for m in at.metric]
+    assert labels == ["P(positive)", "Valence (−4 … +4)", "VADER compound (−1 … +1)"]
+    p = float(at.metric[0].value.rstrip("%")) / 100
+    assert 0.0 <= p <= 1.0
+    vader = float(at.metric[2].value)
+    assert vader > 0.5  # the lexicon finds "triumph", "superb" positive
+    assert any("How the reading evolves" in s.value for s in at.subheader)
+
+
+def test_sentiment_page_odd_text_and_long_text(app):
+    at = _page(app, "sentiment")
+    at.text_area(key="sent_text").input("😀😀 \x07 日本語のテキスト مرحبا").run()
+    _no_exception(at)
+    assert len(at.metric) == 3
+    at.text_area(key="sent_text").input("good " * 1200).run()
+    _no_exception(at)
+    assert any("cut to its first 5,000" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("reviews.csv", b"text,stars\ngreat film,5\nawful,1\n", None),
+        ("reviews.txt", "great film\n\nawful 😀\n".encode(), None),
+        ("one_column.csv", b"text\ngreat, film\n\"awful\"\n", None),
+        ("bad.csv", b"a,b\n1,2\n", "none is called `text`"),
+        ("bad.txt", b"\xff\xfe\x00bad", "not UTF-8"),
+        ("big.txt", b"x" * 2_000_001, "at most 2 MB"),
+        ("empty.txt", b"\n\n", "holds no texts"),
+    ],
+)
+def test_uploaded_texts_are_read_or_refused_with_a_message(name, data, message):
+    import sys
+
+    sys.path.insert(0, str(REPO / "apps"))
+    from components import read_uploaded_texts
+
+    texts, problem = read_uploaded_texts(name, data)
+    if message is None:
+        expected = {"reviews.csv": ["great film", "awful"], "reviews.txt": ["great film", "awful 😀"],
+                    "one_column.csv": ["great, film", "awful"]}[name]
+        assert problem is None and texts == expected
+    else:
+        assert texts == [] and message in problem

@@ -68,13 +68,13 @@ with single:
                 alt.Chart(frame)
                 .mark_line(point=True)
                 .encode(
-                    x=alt.X("word index:Q", title="after word"),
-                    y=alt.Y("P(positive):Q", scale=alt.Scale(domain=[0, 1])),
+                    x=alt.X("word index:Q", title="after word", axis=alt.Axis(format="d", tickMinStep=1)),
+                    y=alt.Y("P(positive):Q", title="P(positive)", scale=alt.Scale(domain=[0, 1])),
                     tooltip=["word index", "word", alt.Tooltip("P(positive):Q", format=".1%")],
                 )
                 .properties(height=260)
             )
-            rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y="y:Q")
+            rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.Y("y:Q", title="P(positive)"))
             st.altair_chart(chart + rule, use_container_width=True)
 
 with batch:
