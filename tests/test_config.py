@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -20,6 +21,14 @@ from textgen.config import (
     to_dict,
 )
 from textgen.errors import TextgenError
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoStacks:
+    """Two nested configs sharing field names, to exercise ambiguous bare keys."""
+
+    encoder: RNNConfig = RNNConfig()
+    decoder: RNNConfig = RNNConfig(cell="gru")
 
 
 def test_config_error_is_a_user_error():
@@ -110,6 +119,13 @@ def test_apply_overrides_dotted_and_bare_keys():
 def test_apply_overrides_is_strict(overrides, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(CharLMConfig(), overrides)
+
+
+def test_bare_key_shared_by_two_nested_configs_is_ambiguous():
+    with pytest.raises(ConfigError, match=r"'units' is ambiguous for TwoStacks; use one of decoder.units, encoder.units"):
+        apply_overrides(TwoStacks(), {"units": 3})
+    new = apply_overrides(TwoStacks(), {"decoder.units": 3})
+    assert (new.encoder.units, new.decoder.units, new.decoder.cell) == (256, 3, "gru")
 
 
 @pytest.mark.parametrize(

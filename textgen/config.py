@@ -200,9 +200,12 @@ def apply_overrides(cfg: T, overrides: dict[str, Any]) -> T:
     for key, value in overrides.items():
         path = key.split(".")
         if len(path) == 1 and path[0] not in data:
-            owners = [n for n in nested if path[0] in data[n]]
+            owners = sorted(n for n in nested if path[0] in data[n])
             if len(owners) == 1:
                 path = [owners[0], path[0]]
+            elif owners:
+                choices = ", ".join(f"{n}.{path[0]}" for n in owners)
+                raise ConfigError(f"config key {key!r} is ambiguous for {type(cfg).__name__}; use one of {choices}")
         target = data
         for part in path[:-1]:
             if part not in target or not isinstance(target[part], dict):
