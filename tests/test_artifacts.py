@@ -168,3 +168,24 @@ def test_save_refuses_a_file_as_directory_and_a_non_model_config(tmp_path, lm):
     assert target.read_text() == "precious"
     with pytest.raises(TypeError, match="CharLMConfig or SentimentConfig"):
         save_model_dir(tmp_path / "x", lm, RNNConfig(), {})
+
+
+def test_config_that_does_not_describe_the_model_is_refused(saved):
+    save_config(CharLMConfig(rnn=RNNConfig(cell="lstm", units=5, layers=2), embedding_dim=3), saved / CONFIG_FILE)
+    with pytest.raises(ModelDirError, match=r"config.json does not describe model.keras \(rnn.cell: config.json "
+                                            r"says 'lstm', model.keras has 'peephole_lstm'; rnn.units: .* 5.* 4\)"):
+        load_model_dir(saved)
+    save_config(CharLMConfig(rnn=RNNConfig(cell="peephole_lstm", units=4, layers=1), embedding_dim=3),
+                saved / CONFIG_FILE)
+    with pytest.raises(ModelDirError, match=r"rnn.layers: config.json says 1, model.keras has 2"):
+        load_model_dir(saved)
+
+
+def test_sentiment_config_mismatch_is_refused(tmp_path):
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=3, bidirectional=True), max_tokens=20,
+                          sequence_length=4, embedding_dim=2)
+    out = save_model_dir(tmp_path / "s", build_sentiment_model(cfg, ["", "[UNK]", "good"]), cfg, {})
+    save_config(SentimentConfig(rnn=RNNConfig(cell="gru", units=3, bidirectional=False), max_tokens=20,
+                                sequence_length=4, embedding_dim=2), out / CONFIG_FILE)
+    with pytest.raises(ModelDirError, match=r"rnn.bidirectional: config.json says False, model.keras has True"):
+        load_model_dir(out)

@@ -94,12 +94,46 @@ def save_model_dir(out_dir: str | os.PathLike, model: keras.Model, config: Any, 
     return out
 
 
+def _architecture_vs_config(model: keras.Model, config: Any) -> dict[str, tuple[Any, Any]]:
+    """{field: (value in config, value read from the model)} for the recurrent stack and embedding.
+
+    A config.json copied from another run would otherwise mislabel the model (and the app would
+    show the wrong cell kind), so loading compares what the file says with what the graph holds.
+    """
+    from textgen.models.rnn import cell_kind
+
+    layers = []
+    while True:  # rnn_0, rnn_1, ... (bi_rnn_i when Bidirectional)
+        found = [layer for layer in model.layers if layer.name in (f"rnn_{len(layers)}", f"bi_rnn_{len(layers)}")]
+        if not found:
+            break
+        layers.append(found[0])
+    if not layers:
+        return {"rnn.layers": (config.rnn.layers, 0)}
+    first = layers[0]
+    inner = first.forward_layer if isinstance(first, keras.layers.Bidirectional) else first
+    try:
+        kind = cell_kind(first)
+    except ValueError:
+        kind = type(inner).__name__
+    embedding = next((layer for layer in model.layers if layer.name == "embedding"), None)
+    return {
+        "rnn.cell": (config.rnn.cell, kind),
+        "rnn.units": (config.rnn.units, getattr(inner.cell, "units", None)),
+        "rnn.layers": (config.rnn.layers, len(layers)),
+        "rnn.bidirectional": (config.rnn.bidirectional, isinstance(first, keras.layers.Bidirectional)),
+        "embedding_dim": (config.embedding_dim, getattr(embedding, "output_dim", None)),
+    }
+
+
 def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     """Loads a model directory written by `save_model_dir`, checking that it is complete.
 
     Raises:
-        ModelDirError: the folder or one of its files is missing, or the vocabulary stored in
-            `metadata.json` disagrees with the one inside `model.keras`.
+        ModelDirError: the folder or one of its files is missing or damaged, `config.json`
+            does not describe the model in `model.keras` (cell kind, units, layers, direction,
+            embedding size), or the vocabulary stored in `metadata.json` disagrees with the
+            one inside `model.keras`.
     """
     path = Path(path)
     if not path.exists():
@@ -130,6 +164,13 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     except Exception as err:  # a damaged archive or a foreign model: say which file, on one line
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first_line}") from err
+    mismatches = [
+        f"{key}: config.json says {want!r}, model.keras has {got!r}"
+        for key, (want, got) in _architecture_vs_config(model, config).items()
+        if want != got
+    ]
+    if mismatches:
+        raise ModelDirError(f"{path}: config.json does not describe model.keras ({'; '.join(mismatches)})")
     if isinstance(config, CharLMConfig) and "vocabulary" in metadata:
         from textgen.vocab import vocabulary_of
 

@@ -59,3 +59,23 @@ def state_sizes(layer: keras.layers.Layer) -> list[int]:
 def state_count(kind: str) -> int:
     """Number of state tensors a cell kind carries."""
     return 2 if kind in ("lstm", "peephole_lstm") else 1
+
+
+def cell_kind(layer: keras.layers.Layer) -> str:
+    """The inverse of `make_rnn`: the cell-kind name of a recurrent layer (Bidirectional unwrapped).
+
+    Raises:
+        ValueError: the layer is not one `make_rnn` builds.
+    """
+    if isinstance(layer, keras.layers.Bidirectional):
+        layer = layer.forward_layer
+    # Subclasses first: SimpleRNN, GRU and LSTM are all keras.layers.RNN.
+    for cls, kind in ((keras.layers.SimpleRNN, "simple_rnn"), (keras.layers.GRU, "gru"), (keras.layers.LSTM, "lstm")):
+        if isinstance(layer, cls):
+            return kind
+    cell = getattr(layer, "cell", None)
+    if isinstance(cell, MinimalGRUCell):
+        return "minimal_gru"
+    if isinstance(cell, PeepholeLSTMCell):
+        return "peephole_lstm"
+    raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not a textgen recurrent layer")
