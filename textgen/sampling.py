@@ -329,7 +329,9 @@ class CharLMCore(tf.Module):
         ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
         # top-p: keep sorted entries whose probability mass *before* them is below p (the first always).
         before = tf.math.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
-        cutoff = tf.reduce_min(tf.where(before < top_p, ordered, np.inf), axis=-1, keepdims=True)
+        # The first entry is always kept: a top_p that rounds to 0 in float32 must still leave one.
+        keep = (before < top_p) | (tf.range(self.vocab_size) == 0)[None, :]
+        cutoff = tf.reduce_min(tf.where(keep, ordered, np.inf), axis=-1, keepdims=True)
         scaled = tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
         # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
         uniform = counter_uniform(seed, position, tf.shape(scaled))
