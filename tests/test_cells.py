@@ -14,7 +14,7 @@ import tensorflow as tf
 from tests.equations import cell_weights, run
 from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
 from textgen.config import CELL_KINDS, ConfigError
-from textgen.models.rnn import make_rnn, state_count
+from textgen.models.rnn import cell_kind, make_rnn, state_count
 
 # On Ampere and newer GPUs TensorFlow runs float32 matmuls in TF32 (~1e-3 relative error), which
 # would drown the 1e-5 comparisons below; compare true float32 instead. No effect on CPU.
@@ -253,3 +253,16 @@ def test_builtin_kinds_stay_cudnn_eligible():
 def test_make_rnn_refuses_unknown_kind():
     with pytest.raises(ConfigError, match="unknown cell kind 'transformer'.*peephole_lstm"):
         make_rnn("transformer", 4, return_sequences=True)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_cell_kind_inverts_make_rnn(kind):
+    assert cell_kind(make_rnn(kind, 3, return_sequences=True)) == kind
+    assert cell_kind(keras.layers.Bidirectional(make_rnn(kind, 3, return_sequences=False))) == kind
+
+
+def test_cell_kind_refuses_other_layers():
+    with pytest.raises(ValueError, match="not a textgen recurrent layer"):
+        cell_kind(keras.layers.Dense(3, name="d"))
+    with pytest.raises(ValueError, match="not a textgen recurrent layer"):
+        cell_kind(keras.layers.RNN(keras.layers.StackedRNNCells([keras.layers.GRUCell(2)])))
