@@ -122,7 +122,8 @@ def test_apply_overrides_is_strict(overrides, message):
 
 
 def test_bare_key_shared_by_two_nested_configs_is_ambiguous():
-    with pytest.raises(ConfigError, match=r"'units' is ambiguous for TwoStacks; use one of decoder.units, encoder.units"):
+    message = r"'units' is ambiguous for TwoStacks; use one of decoder.units, encoder.units"
+    with pytest.raises(ConfigError, match=message):
         apply_overrides(TwoStacks(), {"units": 3})
     new = apply_overrides(TwoStacks(), {"decoder.units": 3})
     assert (new.encoder.units, new.decoder.units, new.decoder.cell) == (256, 3, "gru")
