@@ -137,6 +137,9 @@ def test_damaged_json_files(saved):
     (saved / METADATA_FILE).write_text("{broken")
     with pytest.raises(ModelDirError, match="metadata.json is not valid JSON"):
         load_model_dir(saved)
+    (saved / METADATA_FILE).write_bytes(b"\xff\xfe{}")  # not UTF-8
+    with pytest.raises(ModelDirError, match="metadata.json is not valid JSON"):
+        load_model_dir(saved)
     (saved / METADATA_FILE).write_text("[1, 2]")
     with pytest.raises(ModelDirError, match="must hold a JSON object"):
         load_model_dir(saved)

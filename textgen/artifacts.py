@@ -52,11 +52,11 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 def read_json(path: str | os.PathLike) -> Any:
     """Reads a JSON file; a malformed one raises `ModelDirError` naming the file."""
-    with open(path, encoding="utf-8") as f:
-        try:
+    try:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
-        except json.JSONDecodeError as err:
-            raise ModelDirError(f"{path} is not valid JSON: {err}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelDirError(f"{path} is not valid JSON: {err}") from err
 
 
 def save_keras_atomic(model: keras.Model, path: str | os.PathLike) -> None:
