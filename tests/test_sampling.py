@@ -242,3 +242,17 @@ def test_cli_generate_bad_model_dirs_exit_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["generate", str(tmp_path)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_xla_and_plain_graphs_agree(gru_sampler):
+    """jit_compile="auto" uses XLA below XLA_MAX_BATCH and plain graphs from it on; both agree."""
+    from textgen.sampling import XLA_MAX_BATCH
+
+    greedy = gru_sampler.generate("ab", SamplingParams(length=20, temperature=0))[0]
+    wide = gru_sampler.generate("ab", SamplingParams(length=20, temperature=0, num_samples=XLA_MAX_BATCH))
+    assert wide == [greedy] * XLA_MAX_BATCH
+    plain = Sampler(random_model("gru"), jit_compile=False, chunk_size=16)
+    params = SamplingParams(length=20, temperature=1.1, top_k=4, seed=9, num_samples=2)
+    assert plain.generate("ab", params) == gru_sampler.generate("ab", params)
+    with pytest.raises(SamplingError, match="jit_compile"):
+        Sampler(random_model("gru"), jit_compile="yes")

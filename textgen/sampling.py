@@ -43,6 +43,7 @@ MAX_PROMPT_CHARS = 1_000_000  # longest prompt primed
 MAX_SEED = 2**63 - 1
 PRIME_WINDOW = 256  # prompts are primed in windows of at most this many characters
 DEFAULT_CHUNK = 256  # characters per compiled call when generating or streaming
+XLA_MAX_BATCH = 16  # jit_compile="auto": XLA below this batch, TF's oneDNN graph from it on
 PRECISIONS = ("float32", "bfloat16")
 _TINY_TEMPERATURE = 1e-30  # divides (logits - max) safely: no 0/0 even for temperature -> 0+
 
@@ -321,22 +322,27 @@ class CharLMCore(tf.Module):
         greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
         # Subtracting the max first keeps every value <= 0, so tiny temperatures give -inf, never NaN.
         scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(temperature, _TINY_TEMPERATURE)
+        # The sort behind top-k / top-p runs only when one of them is on (tf.cond: one branch runs).
+        scaled = tf.cond((top_k > 0) | (top_p < 1.0), lambda: self._filter(scaled, top_k, top_p), lambda: scaled)
+        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
+        uniform = counter_uniform(seed, position, tf.shape(scaled))
+        sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
+        return tf.where(temperature > 0, sampled, greedy)
+
+    def _filter(self, scaled, top_k, top_p):
+        """Sets logits outside the top-k and the top-p nucleus to -inf; (batch, vocab) -> same."""
         neg_inf = tf.constant(-np.inf, tf.float32)
         ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
         k = tf.clip_by_value(top_k, 1, self.vocab_size)
         kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
         scaled = tf.where((top_k > 0) & (scaled < kth), neg_inf, scaled)
         ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
-        # top-p: keep sorted entries whose probability mass *before* them is below p (the first always).
+        # top-p: keep sorted entries whose probability mass *before* them is below p.
         before = tf.math.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
         # The first entry is always kept: a top_p that rounds to 0 in float32 must still leave one.
         keep = (before < top_p) | (tf.range(self.vocab_size) == 0)[None, :]
         cutoff = tf.reduce_min(tf.where(keep, ordered, np.inf), axis=-1, keepdims=True)
-        scaled = tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
-        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
-        uniform = counter_uniform(seed, position, tf.shape(scaled))
-        sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
-        return tf.where(temperature > 0, sampled, greedy)
+        return tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
 
     def sample(self, steps, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
         """Samples `steps` characters in one while loop.
@@ -382,12 +388,15 @@ class Sampler:
     Args:
         model: a textgen character model.
         precision: "float32" (default) or "bfloat16" weights.
-        jit_compile: compile the loops with XLA (faster on CPU and GPU).
+        jit_compile: True = compile the loops with XLA; False = plain TF graphs; "auto" = XLA for
+            batches below `XLA_MAX_BATCH` (on CPU, XLA wins at small batches where per-op overhead
+            dominates; larger batches are matmul-bound, where TF's oneDNN kernels, bfloat16
+            included, are faster than XLA's).
         chunk_size: characters per compiled call (a power of two is best); streaming yields
             chunks of this size.
     """
 
-    def __init__(self, model: keras.Model, precision: str = "float32", jit_compile: bool = True,
+    def __init__(self, model: keras.Model, precision: str = "float32", jit_compile: bool | str = "auto",
                  chunk_size: int = DEFAULT_CHUNK):
         _check_int("chunk_size", chunk_size, 1, MAX_LENGTH)
         self.core = CharLMCore(model, precision=precision)
@@ -395,8 +404,18 @@ class Sampler:
         self.codec = CharCodec(self.vocabulary)
         self.chunk_size = chunk_size
         self._start_id = self.codec.encode("\n")[0] if "\n" in self.vocabulary else None
-        self._prime = tf.function(self.core.prime, jit_compile=jit_compile)
-        self._sample = tf.function(self.core.sample, jit_compile=jit_compile)
+        if jit_compile not in (True, False, "auto"):
+            raise SamplingError(f"jit_compile must be True, False or 'auto'; got {jit_compile!r}")
+        self.jit_compile = jit_compile
+        self._compiled = {
+            jit: (tf.function(self.core.prime, jit_compile=jit), tf.function(self.core.sample, jit_compile=jit))
+            for jit in (True, False)
+        }
+
+    def _functions(self, batch: int):
+        """(prime, sample) tf.functions for a batch size."""
+        jit = batch < XLA_MAX_BATCH if self.jit_compile == "auto" else self.jit_compile
+        return self._compiled[jit]
 
     def _encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
         encoded = []
@@ -426,7 +445,7 @@ class Sampler:
             for row, w in enumerate(window):
                 ids[row, : len(w)] = w
             lengths = tf.constant([len(w) for w in window], tf.int32)
-            states, logits, seen = self._prime(tf.constant(ids), lengths, states, logits, seen)
+            states, logits, seen = self._functions(batch)[0](tf.constant(ids), lengths, states, logits, seen)
         return logits, states, seen
 
     def stream_ids(self, prompts: Sequence[str], params: SamplingParams, chunk_size: int | None = None
@@ -447,7 +466,8 @@ class Sampler:
         while done < params.length:
             want = min(chunk, params.length - done)
             steps = _bucket(want, chunk) if want < chunk else chunk
-            ids, logits, states, seen = self._sample(steps, logits, states, seen, *scalars, tf.constant(done, tf.int32))
+            sample = self._functions(int(logits.shape[0]))[1]
+            ids, logits, states, seen = sample(steps, logits, states, seen, *scalars, tf.constant(done, tf.int32))
             yield ids.numpy()[:, :want]
             done += want
 
