@@ -31,7 +31,8 @@ class EvaluationError(TextgenError):
 
 def _loss_summary(total_nats: float, count: int) -> dict:
     mean = total_nats / count
-    return {"loss_nats": mean, "bits_per_char": mean / math.log(2), "perplexity": math.exp(mean)}
+    # exp overflows past ~709 nats (a badly diverged model): report no perplexity rather than crash.
+    return {"loss_nats": mean, "bits_per_char": mean / math.log(2), "perplexity": math.exp(mean) if mean < 700 else None}
 
 
 # --------------------------------------------------------------------------------------------
