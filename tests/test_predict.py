@@ -112,3 +112,18 @@ def test_cli_predict_errors_exit_2(sentiment_dir, tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert cli.main(["predict", str(tmp_path / "absent"), "text"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_other_graphs_are_called_whole():
+    """A model that is not textgen's chain (no `vectorize` layer) runs through the whole-model call."""
+    text = keras.Input(shape=(), dtype="string")
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=6, name="tv")
+    vectorize.adapt(CORPUS)
+    x = keras.layers.Embedding(20, 3)(vectorize(text))
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    model = keras.Model(text, {"polarity": keras.layers.Dense(1, activation="sigmoid", name="polarity")(x)})
+    predictor = SentimentPredictor(model, batch_size=2)
+    assert predictor._tail is None
+    rows = predictor.predict(TEXTS)
+    expected = model(tf.constant(TEXTS))["polarity"].numpy()[:, 0]
+    np.testing.assert_allclose([r["p_positive"] for r in rows], expected, atol=1e-6)

@@ -6,6 +6,11 @@ here a `tf.function` with input signature (None,) tf.string is traced once and r
     texts (batch,) string -> model -> {"polarity": (batch, 1), "valence": (batch, 1)}
     -> per text {"text", "p_positive", "label", "valence"?}
 
+Inside, the strings are vectorised first; then texts of similar length are batched together and
+each batch keeps only the word columns its longest text uses, and that numeric part
+(ids -> embedding -> RNN -> heads) runs XLA-compiled. With right padding and masking this gives
+the whole model's outputs (tests check it) without computing the padding.
+
 Example:
     >>> predictor = load_predictor("saved_models/imdb")
     >>> predictor.predict(["A wonderful film.", "Dull and far too long."])
@@ -43,13 +48,30 @@ def _bucket(n: int, cap: int) -> int:
 
 
 def _split_at_embedding(model: keras.Model):
-    """(the `vectorize` layer, a Model from its ids to the outputs), or (None, None) if the graph differs."""
+    """(the `vectorize` layer, a Model from word ids (batch, any length) to the outputs).
+
+    The new graph reuses the model's own layers (Embedding -> recurrent stack -> heads, the chain
+    `build_sentiment_model` builds) on an input of any length, so padding columns that no text in a
+    batch uses can be cut off: with right padding and masking the outputs are the same.
+    Returns (None, None) when the model is not such a chain; it is then called whole.
+    """
     try:
         vectorize = model.get_layer("vectorize")
-        tail = keras.Model(model.get_layer("embedding").input, model.output, name="sentiment_numeric")
-    except (ValueError, AttributeError):
+        ids = keras.Input(shape=(None,), dtype="int64", name="ids")
+        x = model.get_layer("embedding")(ids)  # (batch, time, embedding_dim), mask from mask_zero
+        heads = {}
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer) or layer.name in ("vectorize", "embedding"):
+                continue
+            if layer.name in ("polarity", "valence"):
+                heads[layer.name] = layer(x)  # (batch, 1)
+            else:
+                x = layer(x)  # recurrent layers and dropouts, in graph order
+        if set(heads) != set(model.output):
+            return None, None
+        return vectorize, keras.Model(ids, heads, name="sentiment_numeric")
+    except (ValueError, TypeError, AttributeError):
         return None, None
-    return vectorize, tail
 
 
 class SentimentPredictor:
@@ -72,13 +94,12 @@ class SentimentPredictor:
         # it runs the RNN loop in one XLA program (about 6x lower latency at batch 1 on CPU).
         self._numeric = tf.function(lambda ids: self._tail(ids, training=False), jit_compile=True)
         self._call = tf.function(self._forward, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
+        if self._tail is not None:
+            self._ids = tf.function(self._vectorize, input_signature=[tf.TensorSpec((None,), tf.string)])
 
     def _forward(self, text):
         """text (batch,) string -> {"p_positive": (batch,), "valence": (batch,)?} float32."""
-        if self._tail is None:
-            out = self.model(text, training=False)
-        else:
-            out = self._numeric(self._vectorize(text))  # ids (batch, sequence_length) int64
+        out = self.model(text, training=False)
         result = {"p_positive": out["polarity"][:, 0]}
         if self.has_valence:
             result["valence"] = out["valence"][:, 0]
@@ -91,16 +112,35 @@ class SentimentPredictor:
             if not isinstance(text, str):
                 raise PredictError(f"text {i} must be a string; got {type(text).__name__}")
         keys = ["p_positive"] + (["valence"] if self.has_valence else [])
-        parts = {k: [] for k in keys}
+        result = {k: np.zeros((len(texts),), "float32") for k in keys}
+        if not texts:
+            return result
+        if self._tail is None:  # not a chain we can cut: whole-model calls, in order
+            for begin in range(0, len(texts), self.batch_size):
+                batch = [_to_bytes(t) for t in texts[begin : begin + self.batch_size]]
+                out = self._call(tf.constant(batch, tf.string))
+                for k in keys:
+                    result[k][begin : begin + len(batch)] = out[k].numpy()
+            return result
+        ids = np.concatenate([
+            self._ids(tf.constant([_to_bytes(t) for t in texts[b : b + 1024]], tf.string)).numpy()
+            for b in range(0, len(texts), 1024)
+        ])  # (n, sequence_length), right-padded with 0
+        nonzero = ids != 0
+        lengths = np.where(nonzero.any(axis=1), ids.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
+        # Texts of similar length share a batch, and each batch keeps only the columns its longest
+        # text uses (a power of two): the padding is never computed. Results go back in order.
+        order = np.argsort(lengths, kind="stable")
         for begin in range(0, len(texts), self.batch_size):
-            batch = [_to_bytes(t) for t in texts[begin : begin + self.batch_size]]
-            n = len(batch)
-            # Pad to a power of two with empty texts: XLA compiles once per batch shape.
-            padded = batch + [b""] * (_bucket(n, self.batch_size) - n)
-            out = self._call(tf.constant(padded, tf.string))
-            for k in keys:
-                parts[k].append(out[k].numpy()[:n])
-        return {k: np.concatenate(v) if v else np.zeros((0,), "float32") for k, v in parts.items()}
+            rows = order[begin : begin + self.batch_size]
+            width = _bucket(max(int(lengths[rows].max()), 1), ids.shape[1])
+            batch = np.zeros((_bucket(len(rows), self.batch_size), width), ids.dtype)  # XLA: few shapes
+            batch[: len(rows)] = ids[rows, :width]
+            out = self._numeric(tf.constant(batch))
+            for k, name in (("p_positive", "polarity"), ("valence", "valence")):
+                if k in result:
+                    result[k][rows] = out[name].numpy()[: len(rows), 0]
+        return result
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
         """Per text: {"text", "p_positive", "label", "valence" (when the model has the head)}."""
