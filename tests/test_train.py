@@ -111,6 +111,7 @@ def test_nan_loss_stops_and_leaves_the_finished_run_alone(finished_run, shakespe
     assert not fresh.exists()
 
 
+@pytest.mark.slow
 def test_same_seed_same_first_epoch_loss(shakespeare_data_dir, tmp_path):
     cfg = dataclasses.replace(TINY_TRAIN, epochs=1, steps_per_epoch=5, validation_steps=1)
     runs = [train.train("charlm", "tiny_shakespeare", tmp_path / name, TINY_MODEL,

@@ -217,10 +217,12 @@ def tfidf_baseline(train_texts: list[str], train_labels: np.ndarray, texts: list
     folds = int(min(5, np.bincount(train_labels).min()))
     if folds < 2:
         raise EvaluationError("the TF-IDF baseline needs at least two training examples of each class")
-    clf = LogisticRegressionCV(Cs=[0.1, 1.0, 10.0, 100.0], cv=folds, max_iter=2000, scoring="accuracy")
+    # l1_ratios=(0,) is plain L2; use_legacy_attributes=False: C_ is one number (scikit-learn >= 1.8 API).
+    clf = LogisticRegressionCV(Cs=[0.1, 1.0, 10.0, 100.0], cv=folds, max_iter=2000, scoring="accuracy",
+                               l1_ratios=(0.0,), use_legacy_attributes=False)
     clf.fit(x_train, train_labels)
     scores = clf.predict_proba(vectorizer.transform(texts))[:, 1]
-    return {"C": float(clf.C_[0]), "train_examples": int(len(train_texts)), **classification_metrics(labels, scores, 0.5)}
+    return {"C": float(np.ravel(clf.C_)[0]), "train_examples": int(len(train_texts)), **classification_metrics(labels, scores, 0.5)}
 
 
 def evaluate_sentiment_split(model, dataset: str, split: str, *, data_dir=None, manual_dir=None, limit: int = 0,

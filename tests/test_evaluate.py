@@ -1,0 +1,127 @@
+"""Evaluation: the streamed char-LM loss equals the plain full-text loss, hand-checked metrics,
+and a tiny sentiment model trained on real VADER movie snippets against its baselines."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textgen import cli, evaluate, train
+from textgen.artifacts import save_model_dir
+from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
+from textgen.models import build_char_lm
+
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 6
+
+
+@pytest.fixture(scope="module", params=["gru", "lstm"])
+def char_model(request):
+    keras.utils.set_random_seed(0)
+    model = build_char_lm(CharLMConfig(rnn=RNNConfig(cell=request.param, units=12), embedding_dim=6),
+                          sorted(set(TEXT)))
+    model.textgen_config = CharLMConfig(rnn=RNNConfig(cell=request.param, units=12), embedding_dim=6)
+    return model
+
+
+def _full_text_loss(model, text: str) -> float:
+    """Mean next-character cross-entropy from one call of the training graph on the whole text."""
+    chars = np.array([list(text[:-1])])
+    logits = model(chars).numpy()[0].astype(np.float64)  # (time, vocab)
+    ids = np.array(model.get_layer("char_to_id")(np.array([list(text[1:])])))[0]
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    return float(-logp[np.arange(len(ids)), ids].mean())
+
+
+def test_one_stream_equals_the_full_text_loss(char_model):
+    result = evaluate.charlm_loss(char_model, TEXT, streams=1, chunk=37)  # chunks must not reset state
+    assert result["characters"] == len(TEXT) - 1 and result["streams"] == 1
+    assert result["loss_nats"] == pytest.approx(_full_text_loss(char_model, TEXT), rel=1e-5)
+    assert result["bits_per_char"] == pytest.approx(result["loss_nats"] / math.log(2))
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss_nats"]))
+
+
+def test_parallel_streams_count_every_character_once(char_model):
+    text = TEXT + "~~"  # "~" is outside the vocabulary: [UNK] targets are counted, not dropped
+    one = evaluate.charlm_loss(char_model, text, streams=1)
+    many = evaluate.charlm_loss(char_model, text, streams=5, burn_in=40)
+    assert many["streams"] == 5 and many["characters"] == one["characters"] == len(text) - 1
+    assert many["unknown_characters"] == one["unknown_characters"] == 2
+    assert many["loss_nats"] == pytest.approx(one["loss_nats"], rel=0.02)
+
+
+def test_unigram_loss_by_hand():
+    # counts a:3 b:1, vocabulary [a, b] + [UNK], add-one: p = (4, 2, 1) / 7 for (a, b, UNK)
+    result = evaluate.unigram_loss("xabz", ["a", "b"], {"a": 3, "b": 1})  # predicts a, b, z(UNK)
+    expected = -(math.log(4 / 7) + math.log(2 / 7) + math.log(1 / 7)) / 3
+    assert result["characters"] == 3 and result["loss_nats"] == pytest.approx(expected)
+
+
+def test_classification_and_valence_metrics_by_hand():
+    m = evaluate.classification_metrics(np.array([0, 0, 1, 1, 1]), np.array([0.1, 0.7, 0.8, 0.4, 0.9]), 0.5)
+    assert m["confusion_matrix"] == [[1, 1], [1, 2]]
+    assert m["accuracy"] == pytest.approx(3 / 5) and m["f1"] == pytest.approx(2 / 3)
+    assert m["roc_auc"] == pytest.approx(5 / 6)
+    v = evaluate.valence_metrics(np.array([1.0, np.nan, -1.0, 2.0]), np.array([0.5, 9.0, -1.0, 2.5]))
+    assert v["examples"] == 3 and v["mae"] == pytest.approx(1 / 3)
+    assert evaluate.valence_metrics(np.array([np.nan, np.nan]), np.array([1.0, 2.0])) is None
+
+
+def test_missing_valence_gets_weight_zero_and_a_finite_target():
+    batch = {"text": tf.constant(["good", "bad"]), "label": tf.constant([1, 0], tf.int64),
+             "valence": tf.constant([2.5, np.nan], tf.float32)}
+    _, y, w = train._sentiment_targets(with_valence=True)(batch)
+    assert y["valence"].numpy().tolist() == [[2.5], [0.0]]
+    assert w["valence"].numpy().tolist() == [1.0, 0.0] and w["polarity"].numpy().tolist() == [1.0, 1.0]
+    assert y["polarity"].numpy().tolist() == [[1.0], [0.0]]
+
+
+def test_evaluate_cli_on_a_text_file(tmp_path, char_model, capsys):
+    counts = {c: TEXT.count(c) for c in set(TEXT)}
+    save_model_dir(tmp_path / "m", char_model, char_model.textgen_config, {"unigram_counts": counts})
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    assert cli.main(["evaluate", str(tmp_path / "m"), "--text-file", str(tmp_path / "t.txt"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "charlm" and out["characters"] == len(TEXT) - 1
+    assert out["baseline_unigram"]["characters"] == out["characters"]
+    assert cli.main(["evaluate", str(tmp_path / "nope"), "--json"]) == 2
+
+
+@pytest.fixture(scope="module")
+def movies_data_dir(vader_sdist_dir, tmp_path_factory):
+    from textgen import data
+
+    data_dir = tmp_path_factory.mktemp("tfds_movies")
+    data.prepare("vader_sentiment/movies", data_dir=data_dir, manual_dir=vader_sdist_dir)
+    return data_dir
+
+
+@pytest.mark.slow
+def test_sentiment_training_and_baselines(movies_data_dir, tmp_path, capsys):
+    model_cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=16, bidirectional=True), max_tokens=5000,
+                                sequence_length=40, embedding_dim=16)
+    cfg = train.TrainConfig(epochs=2, batch_size=64, learning_rate=0.005, train_limit=3000, seed=1,
+                            deterministic=False)
+    out = tmp_path / "sentiment"
+    result = train.train("sentiment", "vader_sentiment/movies", out, model_cfg, cfg, data_dir=movies_data_dir,
+                         verbose=0, print_fn=lambda s: None)
+    m = result.metrics
+    assert {"model.keras", "metadata.json", "history.json", "training_curve.png"} <= {p.name for p in out.iterdir()}
+    assert "val_valence_loss" in result.history and all(np.isfinite(result.history["val_loss"]))
+    assert m["model"]["accuracy"] > m["baseline_majority"]["accuracy"] + 0.1
+    assert m["model"]["valence"]["pearson_r"] > 0.3
+
+    argv = ["evaluate", str(out), "--data-dir", str(movies_data_dir), "--limit", "300", "--baselines",
+            "--baseline-train-limit", "2000", "--json"]
+    assert cli.main(argv) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["split"] == "test" and ev["model"]["examples"] == 300
+    for key in ("baseline_majority", "baseline_vader", "baseline_tfidf_logreg"):
+        assert ev[key]["examples"] == 300 and 0.0 <= ev[key]["accuracy"] <= 1.0
+    assert ev["baseline_vader"]["accuracy"] > 0.55 and ev["baseline_tfidf_logreg"]["accuracy"] > 0.55
+    assert ev["baseline_tfidf_logreg"]["train_examples"] == 2000
+    assert sum(map(sum, ev["model"]["confusion_matrix"])) == 300
