@@ -1,0 +1,76 @@
+"""Multi-worker training: two worker processes on 127.0.0.1 end with identical weights and only
+the chief writes a model directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from textgen import distributed
+from textgen.artifacts import load_model_dir
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_chief_is_worker_0_or_the_chief_task(monkeypatch):
+    cluster = {"worker": ["a:1", "b:2"]}
+    for task, chief in (({"type": "worker", "index": 0}, True), ({"type": "worker", "index": 1}, False)):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+        assert distributed.is_chief() is chief
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {**cluster, "chief": ["c:3"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert distributed.is_chief() is False
+    monkeypatch.delenv("TF_CONFIG")
+    assert distributed.is_chief() is True
+    with pytest.raises(distributed.StrategyError, match="TF_CONFIG"):
+        distributed.make_strategy("multiworker")
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_workers_identical_weights_and_only_the_chief_writes(shakespeare_data_dir, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        cmd = [sys.executable, "-m", "textgen", "train", "charlm", "--strategy", "multiworker",
+               "--data-dir", str(shakespeare_data_dir), "--out", str(tmp_path / f"out{index}"),
+               "--cell", "gru", "--units", "16", "--embedding-dim", "8", "--epochs", "2", "--steps-per-epoch", "4",
+               "--validation-steps", "2", "--batch-size", "8", "--seq-len", "20", "--seed", "5", "--quiet"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            outputs.append(stdout)
+            assert p.returncode == 0, stderr[-3000:]
+    finally:
+        for p in procs:
+            p.kill()
+    digests = [re.search(r'"weights_sha256": "([0-9a-f]{64})"', out).group(1) for out in outputs]
+    assert digests[0] == digests[1]
+    chief = load_model_dir(tmp_path / "out0")
+    assert chief.metadata["weights_sha256"] == digests[0]
+    assert chief.metadata["strategy"] == "multiworker" and chief.metadata["epochs_run"] == 2
+    assert (tmp_path / "out0" / "history.json").is_file()
+    assert not (tmp_path / "out1").exists()  # the other worker wrote only to a scratch dir ...
+    scratch = Path(json.loads(outputs[1].splitlines()[0])["out"])
+    assert scratch != tmp_path / "out1" and not scratch.exists()  # ... and deleted it
