@@ -36,8 +36,9 @@ LOADER = textwrap.dedent("""
     prompts = tf.constant(spec["prompts"])
     out["greedy"] = [s.decode() for s in char.generate(prompts, 20, 0.0, 3).numpy()]
     out["sampled"] = [s.decode() for s in char.generate(prompts, 20, 1.3, 7).numpy()]
-    out["signature"] = [s.decode() for s in char.signatures["serving_default"](
-        prompt=prompts, num_chars=tf.constant(5), temperature=tf.constant(0.0), seed=tf.constant(0))["output_0"].numpy()]
+    served = char.signatures["serving_default"](
+        prompt=prompts, num_chars=tf.constant(5), temperature=tf.constant(0.0), seed=tf.constant(0))
+    out["signature"] = [s.decode() for s in served["output_0"].numpy()]
     out["batch_sizes"] = [int(char.generate(tf.constant(["ab"] * n), 4, 1.0, 1).shape[0]) for n in (1, 5)]
     out["vocabulary"] = [s.decode() for s in char.vocabulary().numpy()]
     ids = tf.constant(spec["ids"], tf.int32)
@@ -156,3 +157,5 @@ def test_export_overwrite_replaces_atomically(exported, capsys):
     assert cli.main(["export", str(root / "char"), "--format", "tflite", "--out", str(target), "--overwrite"]) == 0
     assert sorted(p.name for p in target.iterdir()) == ["model.tflite", "signature.json"]
     assert not [p for p in root.iterdir() if p.name.startswith(".replace_me")]  # no temporary left behind
+    assert cli.main(["export", str(root / "char"), "--format", "tflite"]) == 0  # default --out beside the model
+    assert (root / "char-tflite" / "model.tflite").is_file()

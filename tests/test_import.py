@@ -170,3 +170,10 @@ def test_mismatches_and_unsupported_layers_are_clear_errors(imported, tmp_path, 
     assert "input_dim" in capsys.readouterr().err
     assert cli.main(["import", str(root / "gru.keras"), "--vocab", str(vocab), "--out", str(tmp_path / "ok")]) == 0
     assert load_model_dir(tmp_path / "ok").metadata["task"] == "charlm"
+    # Defaults: vocab.json beside the .keras file, output folder = the path without ".keras".
+    mine = tmp_path / "defaults"
+    mine.mkdir()
+    (mine / "my_model.keras").write_bytes((root / "gru.keras").read_bytes())
+    (mine / "vocab.json").write_text(vocab.read_text(encoding="utf-8"), encoding="utf-8")
+    assert cli.main(["import", str(mine / "my_model.keras")]) == 0
+    assert load_model_dir(mine / "my_model").metadata["vocabulary"] == VOCAB

@@ -17,7 +17,8 @@ from textgen.models import adapt_word_vocabulary, build_char_lm, build_sentiment
 
 CORPUS = ["a wonderful film with great acting", "dull boring and far too long", "the plot was awful",
           "I loved every minute of it", "not good, not bad"]
-TEXTS = ["a wonderful film", "", "AWFUL!!! plot", "日本語のレビュー 😀", "x" * 5000, "good " * 400, "\x00\x07\t\n"]
+TEXTS = ["a wonderful film", "", "AWFUL!!! plot", "日本語のレビュー 😀", "x" * 5000, "good " * 400,
+         "\x00\x07\t\n"]
 
 
 def tiny_sentiment(valence: bool = True, cell: str = "lstm") -> tuple[keras.Model, SentimentConfig]:

@@ -318,7 +318,8 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("savedmodel", "tflite"), default="savedmodel",
                    help="savedmodel (needs no textgen to load) | tflite (character step, builtins only); "
                         "default savedmodel")
-    p.add_argument("--out", required=True, help="output folder (must not exist or be empty unless --overwrite)")
+    p.add_argument("--out", default=None, help="output folder; must not exist or be empty unless --overwrite "
+                   "(default: MODEL_DIR-savedmodel or MODEL_DIR-tflite beside the model directory)")
     p.add_argument("--batch-size", type=int, default=1, help="fixed batch of the TFLite step, >= 1 (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder (default: refuse)")
     p.set_defaults(func=_run_export)
@@ -327,7 +328,8 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
 def _run_export(args) -> int:
     from textgen.export import export_model_dir
 
-    out = export_model_dir(args.model_dir, args.out, fmt=args.format, batch_size=args.batch_size,
+    out_dir = args.out or f"{os.path.normpath(args.model_dir)}-{args.format}"
+    out = export_model_dir(args.model_dir, out_dir, fmt=args.format, batch_size=args.batch_size,
                            overwrite=args.overwrite)
     print(f"exported {args.model_dir} as {args.format} to {out}")
     return 0
@@ -337,9 +339,11 @@ def add_import_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="turn your own Keras character model into a textgen model directory")
     p.add_argument("path", help="a .keras file: ids -> Embedding -> SimpleRNN/GRU/LSTM ... -> Dense")
     p.add_argument("--task", choices=("charlm",), default="charlm", help="kind of model: charlm (default charlm)")
-    p.add_argument("--vocab", required=True, help="vocabulary file: a JSON list of characters, or one character "
-                   "per line with JSON escapes (\\n, \\t); a leading [UNK] is dropped; id i+1 = entry i")
-    p.add_argument("--out", required=True, help="model directory to write (must not exist or be empty unless --overwrite)")
+    p.add_argument("--vocab", default=None, help="vocabulary file: a JSON list of characters, or one character "
+                   "per line with JSON escapes (\\n, \\t); a leading [UNK] is dropped; id i+1 = entry i "
+                   "(default: vocab.json beside PATH)")
+    p.add_argument("--out", default=None, help="model directory to write; must not exist or be empty unless "
+                   "--overwrite (default: PATH without .keras, beside it)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder (default: refuse)")
     p.set_defaults(func=_run_import)
 
@@ -347,7 +351,11 @@ def add_import_commands(sub: argparse._SubParsersAction) -> None:
 def _run_import(args) -> int:
     from textgen.importer import import_char_model
 
-    out = import_char_model(args.path, args.vocab, args.out, overwrite=args.overwrite)
+    from pathlib import Path
+
+    path = Path(args.path)
+    vocab = args.vocab or path.with_name("vocab.json")
+    out = import_char_model(path, vocab, args.out or path.with_suffix(""), overwrite=args.overwrite)
     print(f"imported {args.path} into {out}")
     return 0
 
@@ -357,7 +365,8 @@ def _run_import(args) -> int:
 
 # One entry per section above; a new concern adds its section and its entry here.
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_bench_commands, add_train_commands, add_evaluate_commands,
-                                                                    add_generate_commands, add_predict_commands, add_export_commands, add_import_commands]
+                                                                    add_generate_commands, add_predict_commands,
+                                                                    add_export_commands, add_import_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

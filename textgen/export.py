@@ -95,8 +95,9 @@ class CharLMExport(tf.Module):
         lengths = lengths + if_empty
         batch = tf.shape(prompt)[0]
         vocab = self.core.vocab_size
-        states, logits, seen = self.core.prime(dense, lengths, self.core.zero_states(batch),
-                                               tf.zeros(tf.stack([batch, vocab])), tf.zeros(tf.stack([batch, vocab]), tf.bool))
+        shape = tf.stack([batch, vocab])
+        states, logits, seen = self.core.prime(dense, lengths, self.core.zero_states(batch), tf.zeros(shape),
+                                               tf.zeros(shape, tf.bool))
         out, _, _, _ = self.core.sample(
             tf.maximum(num_chars, 0), logits, states, seen, tf.maximum(temperature, 0.0), tf.constant(0),
             tf.constant(1.0), tf.constant(1.0), tf.cast(seed, tf.int64), tf.constant(0),

@@ -83,7 +83,9 @@ def _layers(model: keras.Model) -> tuple[keras.layers.Layer, list[keras.layers.L
                 f"unsupported layer {layer.name!r} ({type(layer).__name__}); supported: SimpleRNN, GRU, LSTM, Dropout"
             )
         if not layer.return_sequences:
-            raise ImportModelError(f"layer {layer.name!r} must have return_sequences=True (one prediction per character)")
+            raise ImportModelError(
+                f"layer {layer.name!r} must have return_sequences=True (one prediction per character)"
+            )
     if len({type(layer) for layer in rnns}) > 1 or len({layer.units for layer in rnns}) > 1:
         raise ImportModelError("all recurrent layers must be of one kind and size (textgen's config has one of each)")
     if dense.activation not in (keras.activations.linear, None) or not dense.use_bias:
@@ -147,8 +149,8 @@ def import_char_model(path, vocab_file, out, overwrite: bool = False) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        save_model_dir(tmp / "model", ours, config, {"imported_from": str(path.resolve()),
-                                                     "source_params": int(np.sum([np.prod(w.shape) for w in model.weights]))})
+        params = int(sum(np.prod(w.shape) for w in model.weights))
+        save_model_dir(tmp / "model", ours, config, {"imported_from": str(path.resolve()), "source_params": params})
         _publish(tmp / "model", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

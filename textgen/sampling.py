@@ -74,7 +74,9 @@ class SamplingParams:
             raise SamplingError(f"top_p must be in (0, 1] (1 = off); got {self.top_p!r}")
         _check_float("repetition_penalty", self.repetition_penalty, None, None, "a finite number > 0 (1 = off)")
         if self.repetition_penalty <= 0:
-            raise SamplingError(f"repetition_penalty must be a finite number > 0 (1 = off); got {self.repetition_penalty!r}")
+            raise SamplingError(
+                f"repetition_penalty must be a finite number > 0 (1 = off); got {self.repetition_penalty!r}"
+            )
         _check_int("num_samples", self.num_samples, 1, MAX_SAMPLES)
         if self.seed is not None:
             _check_int("seed", self.seed, 0, MAX_SEED)
