@@ -142,6 +142,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object (the default output too)")
     parser.add_argument("--length", type=int, default=1000, help="characters generated per sample (default 1000)")
     parser.add_argument("--batch", type=int, default=64, help="batch of the large-batch measurement (default 64)")
+    parser.add_argument("--units", type=int, default=1024,
+                        help="GRU units of the built model (default 1024, the tutorial's)")
+    parser.add_argument("--embedding-dim", type=int, default=256,
+                        help="embedding size of the built model (default 256, the tutorial's)")
     parser.add_argument("--saved-models", default=str(Path(__file__).resolve().parents[1] / "saved_models"),
                         help="folder of model directories to measure too (default: the repo's saved_models/)")
     args = parser.parse_args(argv)
@@ -152,10 +156,11 @@ def main(argv=None) -> int:
     ids_from_chars = keras.layers.StringLookup(vocabulary=SHAKESPEARE_VOCAB, mask_token=None)
     chars_from_ids = keras.layers.StringLookup(vocabulary=ids_from_chars.get_vocabulary(), invert=True,
                                                mask_token=None)
-    tutorial, ours = tutorial_size_models(len(ids_from_chars.get_vocabulary()))
+    tutorial, ours = tutorial_size_models(len(ids_from_chars.get_vocabulary()), args.embedding_dim, args.units)
     tut = tutorial_chars_per_s(OneStep(tutorial, chars_from_ids, ids_from_chars), prompt, args.length)
 
-    results = {"benchmark": "generation", "model": "Embedding 256 -> GRU 1024 -> Dense 66 (random weights)",
+    results = {"benchmark": "generation",
+               "model": f"Embedding {args.embedding_dim} -> GRU {args.units} -> Dense 66 (random weights)",
                "length": args.length, "cpu_count": os.cpu_count(),
                "devices": [d.device_type for d in tf.config.list_physical_devices()],
                "tutorial_b1_chars_per_s": round(tut, 1)}

@@ -128,3 +128,22 @@ def test_other_graphs_are_called_whole():
     rows = predictor.predict(TEXTS)
     expected = model(tf.constant(TEXTS))["polarity"].numpy()[:, 0]
     np.testing.assert_allclose([r["p_positive"] for r in rows], expected, atol=1e-6)
+
+
+def test_sentiment_benchmark_runs_on_a_model_dir(sentiment_dir, capsys):
+    sentiment = load_bench("sentiment")
+    assert sentiment.main(["--json", "--model-dir", str(sentiment_dir), "--calls", "3", "--batch", "4"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["latency_b1_p50_ms"] > 0 and result["texts_per_s_b4"] > 0
+
+
+def load_bench(name: str):
+    """Imports bench/NAME.py from this checkout (pytest may run without the repo root on sys.path)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"bench.{name}")

@@ -256,3 +256,34 @@ def test_xla_and_plain_graphs_agree(gru_sampler):
     assert plain.generate("ab", params) == gru_sampler.generate("ab", params)
     with pytest.raises(SamplingError, match="jit_compile"):
         Sampler(random_model("gru"), jit_compile="yes")
+
+
+@pytest.mark.slow
+def test_generation_benchmark_runs_small(rigged_dir, tmp_path, capsys):
+    """bench/generation.py on a small model prints one JSON line, measuring saved model directories too."""
+    import shutil
+
+    generation = load_bench("generation")
+    shutil.copytree(rigged_dir, tmp_path / "rigged")
+    config = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), max_tokens=20, sequence_length=4, embedding_dim=4)
+    save_model_dir(tmp_path / "sent", build_sentiment_model(config, ["", "[UNK]", "good"]), config, {})
+    assert generation.main(["--json", "--length", "8", "--batch", "2", "--units", "8", "--embedding-dim", "4",
+                            "--saved-models", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["tutorial_b1_chars_per_s"] > 0 and result["ours_b1_chars_per_s"] > 0
+    assert result["ours_b2_over_tutorial_b1"] > 0
+    assert result["saved_models"]["rigged"]["b1_chars_per_s"] > 0
+    assert "sentiment" in result["saved_models"]["sent"]["skipped"]
+
+
+def load_bench(name: str):
+    """Imports bench/NAME.py from this checkout (pytest may run without the repo root on sys.path)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"bench.{name}")
