@@ -171,6 +171,46 @@ def _weights(layer) -> dict[str, np.ndarray]:
     return out
 
 
+def cell_equations(kind, x_proj, states, recurrent, matmul, rec_bias=None, peephole=None) -> list:
+    """One step of a cell kind in plain TF ops; returns the new states ([h] or [h, c]).
+
+    Shapes work with any leading dimensions, e.g. (batch, ·) or (directions, batch, ·) with
+    batched weights (directions, ·, ·).
+
+    Args:
+        kind: one of `textgen.config.CELL_KINDS`.
+        x_proj: (..., gates·units) input projection `x @ kernel + input bias`.
+        states: [h] or [h, c], each (..., units).
+        recurrent: recurrent kernel (units, gates·units) (or batched).
+        matmul: `matmul(a, w)` (lets the caller use bfloat16 weights).
+        rec_bias: GRU only: the recurrent bias (gates·units,) of `reset_after=True`.
+        peephole: peephole_lstm only: the peephole kernel (units, 3·units).
+    """
+    h = states[0]
+    if kind == "simple_rnn":
+        return [tf.tanh(x_proj + matmul(h, recurrent))]
+    if kind == "gru":
+        rec = matmul(h, recurrent) + rec_bias  # (..., 3u) blocks [z | r | h]
+        x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
+        r_z, r_r, r_h = tf.split(rec, 3, axis=-1)
+        z = tf.sigmoid(x_z + r_z)
+        r = tf.sigmoid(x_r + r_r)
+        hh = tf.tanh(x_h + r * r_h)
+        return [z * h + (1.0 - z) * hh]
+    if kind == "minimal_gru":
+        z_u, z_c = tf.split(x_proj + matmul(h, recurrent), 2, axis=-1)  # blocks [update | candidate]
+        gamma_u = tf.sigmoid(z_u)
+        return [gamma_u * tf.tanh(z_c) + (1.0 - gamma_u) * h]
+    # lstm, peephole_lstm: states [a, c], blocks [i (update), f, c̃, o]
+    c = states[1]
+    z_i, z_f, z_c, z_o = tf.split(x_proj + matmul(h, recurrent), 4, axis=-1)
+    if kind == "peephole_lstm":
+        p_i, p_f, p_o = tf.split(matmul(c, peephole), 3, axis=-1)
+        z_i, z_f, z_o = z_i + p_i, z_f + p_f, z_o + p_o
+    c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
+    return [tf.sigmoid(z_o) * tf.tanh(c), c]
+
+
 class CharLMCore(tf.Module):
     """A character model's weights as tf.Variables and its step as plain TF ops.
 
@@ -256,35 +296,14 @@ class CharLMCore(tf.Module):
             else:
                 inp = tf.cast(tf.gather(self.table, ids), tf.float32) if i == 0 else x
                 x_proj = self._mm(inp, self.kernels[i]) + self.in_biases[i]
-            h = states[s]
-            if kind == "simple_rnn":
-                h = tf.tanh(x_proj + self._mm(h, self.recurrent[i]))
-                new = [h]
-            elif kind == "gru":
-                rec = self._mm(h, self.recurrent[i]) + self.rec_biases[gru_i]  # (batch, 3u) [z | r | h]
-                gru_i += 1
-                x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
-                r_z, r_r, r_h = tf.split(rec, 3, axis=-1)
-                z = tf.sigmoid(x_z + r_z)
-                r = tf.sigmoid(x_r + r_r)
-                hh = tf.tanh(x_h + r * r_h)
-                h = z * h + (1.0 - z) * hh
-                new = [h]
-            elif kind == "minimal_gru":
-                z_u, z_c = tf.split(x_proj + self._mm(h, self.recurrent[i]), 2, axis=-1)
-                gamma_u = tf.sigmoid(z_u)
-                h = gamma_u * tf.tanh(z_c) + (1.0 - gamma_u) * h
-                new = [h]
-            else:  # lstm, peephole_lstm: states [a, c], blocks [i (update), f, c̃, o]
-                c = states[s + 1]
-                z_i, z_f, z_c, z_o = tf.split(x_proj + self._mm(h, self.recurrent[i]), 4, axis=-1)
-                if kind == "peephole_lstm":
-                    p_i, p_f, p_o = tf.split(self._mm(c, self.peepholes[peep_i]), 3, axis=-1)
-                    peep_i += 1
-                    z_i, z_f, z_o = z_i + p_i, z_f + p_f, z_o + p_o
-                c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
-                h = tf.sigmoid(z_o) * tf.tanh(c)
-                new = [h, c]
+            rec_bias = peephole = None
+            if kind == "gru":
+                rec_bias, gru_i = self.rec_biases[gru_i], gru_i + 1
+            if kind == "peephole_lstm":
+                peephole, peep_i = self.peepholes[peep_i], peep_i + 1
+            n = 2 if "lstm" in kind else 1
+            new = cell_equations(kind, x_proj, states[s : s + n], self.recurrent[i], self._mm, rec_bias, peephole)
+            h = new[0]
             new_states += new
             s += len(new)
             x = h  # (batch, units)
