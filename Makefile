@@ -25,3 +25,98 @@ app: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# --------------------------------------------------------------------------------------------
+# make models: retrain every shipped model in saved_models/ from scratch, evaluate, write the
+# cards and docs/cell_comparison.{md,png}. Expected time on this 2-core CPU: about 7 hours (an
+# estimate from timed steps; per model in docs/models.md). Offline defaults: the source files in
+# ../shared/data. `make models RETRAIN=0` keeps finished models and continues interrupted runs
+# (every train command resumes its own unfinished run from the last completed epoch).
+MANUAL_DIR  ?= ../shared/data
+DATA_DIR    ?= $(HOME)/tensorflow_datasets
+MODELS_DIR  ?= saved_models
+EVAL_DIR    ?= runs/model_evals
+RETRAIN     ?= 1
+TEXTGEN     := $(VENV)/bin/textgen
+SHAKESPEARE_SRC := --data-dir $(DATA_DIR) --manual-dir $(MANUAL_DIR)/tiny_shakespeare
+IMDB_SRC        := --data-dir $(DATA_DIR) --manual-dir $(MANUAL_DIR)/aclImdb
+# VADER's corpora come in the vaderSentiment sdist: from $(MANUAL_DIR)/vader_sentiment when there, else pip.
+VADER_SRC       := --data-dir $(DATA_DIR) $(if $(wildcard $(MANUAL_DIR)/vader_sentiment),--manual-dir $(MANUAL_DIR)/vader_sentiment,)
+
+SHAKESPEARE_TRAIN := $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell lstm --units 512 --layers 2 \
+	--dropout 0.2 --embedding-dim 64 --batch-size 64 --seq-len 100 --epochs 30 --patience 4 --learning-rate 0.002 \
+	--seed 1 $(SHAKESPEARE_SRC) --out $(MODELS_DIR)/shakespeare_char --overwrite
+
+# The zoo: one model per cell kind, ~400k parameters each (units from `textgen match-units
+# --target-params 400000 --embedding-dim 32`; tests/test_compare.py checks them), the same budget
+# (10 full epochs, no early stopping) and the same seed.
+ZOO_PARAMS     := 400000
+ZOO_VOCAB_SIZE := 66
+ZOO_EMBEDDING  := 32
+ZOO_LAYERS     := 1
+ZOO_EPOCHS     := 10
+ZOO_UNITS_simple_rnn    := 583
+ZOO_UNITS_gru           := 337
+ZOO_UNITS_lstm          := 292
+ZOO_UNITS_minimal_gru   := 414
+ZOO_UNITS_peephole_lstm := 225
+ZOO_KINDS := simple_rnn gru lstm minimal_gru peephole_lstm
+zoo_train = $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell $(1) --units $(ZOO_UNITS_$(1)) \
+	--layers $(ZOO_LAYERS) --embedding-dim $(ZOO_EMBEDDING) --batch-size 64 --seq-len 100 --epochs $(ZOO_EPOCHS) \
+	--patience 0 --learning-rate 0.002 --seed 1 $(SHAKESPEARE_SRC) --out $(MODELS_DIR)/zoo_$(1) --overwrite
+
+IMDB_TRAIN := $(TEXTGEN) train sentiment --dataset aclimdb --cell lstm --units 64 --bidirectional \
+	--embedding-dim 128 --max-tokens 20000 --sequence-length 400 --no-valence-head --batch-size 64 --epochs 6 \
+	--patience 2 --learning-rate 0.002 --seed 1 $(IMDB_SRC) --out $(MODELS_DIR)/imdb_sentiment --overwrite
+
+VADER_TRAIN := $(TEXTGEN) train sentiment --dataset vader_sentiment/all --cell gru --units 64 --bidirectional \
+	--embedding-dim 64 --max-tokens 20000 --sequence-length 64 --valence-head --batch-size 32 --epochs 15 \
+	--patience 3 --learning-rate 0.002 --seed 1 $(VADER_SRC) --out $(MODELS_DIR)/vader_sentiment --overwrite
+
+MODEL_NAMES := shakespeare_char $(addprefix zoo_,$(ZOO_KINDS)) imdb_sentiment vader_sentiment
+TRAIN_shakespeare_char := $(SHAKESPEARE_TRAIN)
+TRAIN_imdb_sentiment   := $(IMDB_TRAIN)
+TRAIN_vader_sentiment  := $(VADER_TRAIN)
+$(foreach k,$(ZOO_KINDS),$(eval TRAIN_zoo_$(k) := $(call zoo_train,$(k))))
+TITLE_shakespeare_char := shakespeare_char: 2-layer LSTM on tiny_shakespeare
+TITLE_imdb_sentiment   := imdb_sentiment: bidirectional LSTM on IMDB reviews
+TITLE_vader_sentiment  := vader_sentiment: bidirectional GRU on the four VADER corpora
+$(foreach k,$(ZOO_KINDS),$(eval TITLE_zoo_$(k) := zoo_$(k): $(k) in the cell-kind comparison))
+
+# Held-out evaluations beyond the test metrics training records: baselines on the same examples.
+VADER_DOMAINS := movies tweets amazon nyt
+EVALS_imdb_sentiment  := $(EVAL_DIR)/imdb_sentiment-aclimdb.json
+EVALS_vader_sentiment := $(foreach d,all $(VADER_DOMAINS),$(EVAL_DIR)/vader_sentiment-$(d).json)
+
+models: $(STAMP)
+	$(MAKE) -j1 $(addprefix train-,$(MODEL_NAMES)) $(EVALS_imdb_sentiment) $(EVALS_vader_sentiment) \
+		$(addprefix card-,$(MODEL_NAMES)) compare-zoo
+	$(PY) -m pytest -q tests/test_shipped_models.py
+
+# RETRAIN=0 keeps a finished model directory (model.keras and no unfinished run in .resume/).
+train-%:
+	@if [ "$(RETRAIN)" = 0 ] && [ -f $(MODELS_DIR)/$*/model.keras ] && [ ! -d $(MODELS_DIR)/$*/.resume ]; then \
+		echo "keeping the finished $(MODELS_DIR)/$* (RETRAIN=0)"; else echo "training $*"; $(TRAIN_$*); fi
+
+$(EVAL_DIR)/imdb_sentiment-aclimdb.json: FORCE
+	mkdir -p $(EVAL_DIR)
+	$(TEXTGEN) evaluate $(MODELS_DIR)/imdb_sentiment --dataset aclimdb --baselines --json $(IMDB_SRC) > $@.tmp
+	mv $@.tmp $@
+
+$(EVAL_DIR)/vader_sentiment-%.json: FORCE
+	mkdir -p $(EVAL_DIR)
+	$(TEXTGEN) evaluate $(MODELS_DIR)/vader_sentiment --dataset vader_sentiment/$* --baselines --json $(VADER_SRC) > $@.tmp
+	mv $@.tmp $@
+
+card-%:
+	$(TEXTGEN) card $(MODELS_DIR)/$* --title "$(TITLE_$*)" --command "$(TRAIN_$*)" $(addprefix --evaluation ,$(EVALS_$*))
+
+compare-zoo:
+	$(TEXTGEN) compare $(addprefix $(MODELS_DIR)/zoo_,$(ZOO_KINDS)) --out docs --limit-chars 20000 $(SHAKESPEARE_SRC)
+
+# One line per shipped model: NAME<TAB>its train command (tests/test_shipped_models.py checks them).
+print-train-commands:
+	@$(foreach n,$(MODEL_NAMES),printf '%s\t%s\n' '$(n)' '$(TRAIN_$(n))';)
+
+FORCE:
+.PHONY: print-train-commands compare-zoo FORCE
