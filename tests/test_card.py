@@ -1,0 +1,186 @@
+"""Model cards: written from metadata.json with a checked train command, refused without one, and
+verified row by row (a hand edit is caught)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textgen import card, cli
+from textgen.artifacts import load_model_dir
+from textgen.evaluate import classification_metrics, valence_metrics
+
+
+def tiny_train_argv(data_dir: Path, out: Path) -> list[str]:
+    """A real `textgen train` run of 2 epochs x 3 steps (deterministic=false: op determinism is
+    process-wide and would outlive the test)."""
+    return ["train", "charlm", "--cell", "gru", "--units", "16", "--embedding-dim", "8", "--epochs", "2",
+            "--steps-per-epoch", "3", "--validation-steps", "2", "--batch-size", "8", "--seq-len", "32",
+            "--seed", "3", "--data-dir", str(data_dir), "--out", str(out), "--quiet", "--set", "deterministic=false"]
+
+
+@pytest.fixture(scope="module")
+def run(shakespeare_data_dir, tmp_path_factory):
+    """(model dir, its train command) of a finished tiny run, never carded."""
+    out = tmp_path_factory.mktemp("card") / "tiny"
+    argv = tiny_train_argv(shakespeare_data_dir, out)
+    assert cli.main(argv) == 0
+    return out, "textgen " + " ".join(argv)
+
+
+@pytest.fixture
+def model_dir(run, tmp_path):
+    """A fresh copy of the run for tests that write into it."""
+    copy = tmp_path / "tiny"
+    shutil.copytree(run[0], copy)
+    return copy
+
+
+def test_card_refuses_without_a_command_and_writes_nothing(model_dir, capsys):
+    assert cli.main(["card", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "records no train command" in err and "--command" in err
+    assert not (model_dir / "README.md").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.replace("--units 16", "--units 32"), "model config rnn.units: model 16, command 32"),
+    (lambda a: a.replace("--seed 3", "--seed 4"), "seed: model 3, command 4"),
+    (lambda a: a.replace("--seed 3 ", ""), "seed: model 3, command None"),
+    (lambda a: a + " --dataset vader_sentiment/all", "dataset"),
+    (lambda a: a.replace("textgen train", "python train.py"), "must start with `textgen train`"),
+    (lambda a: a + " --units", "does not parse"),
+])
+def test_card_refuses_a_command_that_would_not_reproduce_the_model(run, model_dir, change, message):
+    with pytest.raises(card.CardError, match=None) as info:
+        card.write_card(model_dir, command=change(run[1]))
+    assert message in str(info.value)
+    assert not (model_dir / "README.md").exists()
+
+
+def test_card_numbers_come_from_metadata(run, model_dir):
+    path = card.write_card(model_dir, command=run[1].replace("textgen", ".venv/bin/textgen", 1))
+    text = path.read_text()
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    m = meta["metrics"]
+    row = (f"| tiny_shakespeare test | {m['characters']:,} | {m['loss_nats']:.4f} | {m['bits_per_char']:.4f} | "
+           f"{m['perplexity']:.3f} | {m['baseline_unigram']['loss_nats']:.4f} |")
+    assert row in text
+    assert f"| **this model** (TFDS test split) | {m['loss_nats']:.4f} | {m['bits_per_char']:.4f} |" in text
+    assert "| nanoGPT, its CPU configuration (validation) | 1.88 | 2.71 |" in text
+    assert f"| parameters | {load_model_dir(model_dir).model.count_params():,} |" in text
+    assert f"| training time | {meta['training_time_s']:.1f} s" in text
+    assert f"| seed | {meta['seed']} |" in text
+    assert f"| source commit | {meta['git_commit']} |" in text
+    assert "- Target (test loss <= 1.47 nats/char): not met." in text  # 6 steps of training
+    assert "```bash\n" + run[1] + "\n```" in text  # normalised to `textgen train ...`
+    assert "![training curve](training_curve.png)" in text and "## Limitations" in text
+
+
+def test_card_samples_come_again_from_their_seed(run, model_dir):
+    card.write_card(model_dir, command=run[1], sample_seed=7, sample_length=120)
+    text = (model_dir / "README.md").read_text()
+    samples = card.card_samples(text)
+    assert [(t, s) for t, s, _ in samples] == [(0.5, 7), (0.8, 7), (1.0, 7)]
+    vocab = set(load_model_dir(model_dir).metadata["vocabulary"])
+    for _, _, body in samples:
+        assert len(body) == 120 and set(body) <= vocab
+    assert card.verify_card(model_dir, regenerate_samples=True) == []
+
+
+@pytest.mark.parametrize("tamper, found", [
+    (lambda t, m: t.replace(f"{m['metrics']['loss_nats']:.4f}", f"{m['metrics']['loss_nats'] - 0.5:.4f}", 1),
+     "card row not from metadata.json"),
+    (lambda t, m: t.replace("| nanoGPT, its CPU configuration (validation) | 1.88 |",
+                            "| nanoGPT, its CPU configuration (validation) | 1.28 |"), "card row not from"),
+    (lambda t, m: t.replace("--units 16", "--units 17"), "would not reproduce"),
+    (lambda t, m: t.replace("**temperature 1.0**", "**temperature 2.0**"), "temperatures"),
+    (lambda t, m: "\n".join(line for line in t.splitlines() if not line.startswith("| seed |")), "lacks the row"),
+])
+def test_verify_catches_a_tampered_card(run, model_dir, tamper, found, capsys):
+    card.write_card(model_dir, command=run[1], sample_length=40)
+    assert cli.main(["card", str(model_dir), "--check"]) == 0
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    path = model_dir / "README.md"
+    tampered = tamper(path.read_text(), meta)
+    assert tampered != path.read_text()
+    path.write_text(tampered)
+    problems = card.verify_card(model_dir)
+    assert any(found in p for p in problems), problems
+    capsys.readouterr()
+    assert cli.main(["card", str(model_dir), "--check"]) == 1
+    assert "differs from metadata.json" in capsys.readouterr().out
+
+
+def test_verify_catches_metadata_changed_after_carding(run, model_dir):
+    card.write_card(model_dir, command=run[1], sample_length=40)
+    meta_path = model_dir / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["training_time_s"] += 100
+    meta_path.write_text(json.dumps(meta))
+    assert any("training time" in p for p in card.verify_card(model_dir))
+
+
+def test_recorded_evaluation_shows_in_the_card(run, model_dir, shakespeare_data_dir, tmp_path, capsys):
+    assert cli.main(["evaluate", str(model_dir), "--limit", "3000", "--streams", "4", "--json",
+                     "--data-dir", str(shakespeare_data_dir)]) == 0
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(capsys.readouterr().out)
+    assert cli.main(["card", str(model_dir), "--command", run[1], "--evaluation", str(evaluation),
+                     "--sample-length", "40"]) == 0
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    recorded = meta["evaluations"]["tiny_shakespeare:test"]
+    assert recorded["characters"] == 2999
+    assert f"| tiny_shakespeare test (evaluated) | 2,999 | {recorded['loss_nats']:.4f} |" in \
+        (model_dir / "README.md").read_text()
+    assert card.verify_card(model_dir) == []
+    other = json.loads(evaluation.read_text()) | {"model_dir": str(tmp_path / "elsewhere")}
+    with pytest.raises(card.CardError, match="not of"):
+        card.record_evaluation(model_dir, other)
+
+
+def test_card_cli_bad_evaluation_file_exits_2(run, model_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert cli.main(["card", str(model_dir), "--command", run[1], "--evaluation", str(bad)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    assert not (model_dir / "README.md").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Sentiment tables and verdicts, from metadata shaped by textgen.evaluate's own functions.
+
+
+def _result(dataset, labels, scores, tfidf_scores, valence=None, pred_valence=None):
+    labels = np.asarray(labels)
+    model = classification_metrics(labels, np.asarray(scores), 0.5)
+    if valence is not None:
+        model["valence"] = valence_metrics(np.asarray(valence), np.asarray(pred_valence))
+    return {"dataset": dataset, "split": "test", "model": model,
+            "baseline_tfidf_logreg": classification_metrics(labels, np.asarray(tfidf_scores), 0.5),
+            "baseline_majority": classification_metrics(labels, np.ones(len(labels)), 0.5)}
+
+
+def test_vader_verdicts_and_anchor_rows():
+    from textgen.config import SentimentConfig
+
+    labels = [1, 0, 1, 0, 1]
+    good, worse = [0.9, 0.1, 0.8, 0.2, 0.7], [0.9, 0.9, 0.8, 0.2, 0.2]  # accuracy 1.0 and 0.6
+    evals = {f"vader_sentiment/{d}:test": _result(f"vader_sentiment/{d}", labels, good, worse,
+                                                  [2.0, -1.0, 1.5, -2.5, 0.5], [1.8, -0.5, 1.0, -2.0, 0.0])
+             for d in ("movies", "tweets", "amazon")}
+    evals["vader_sentiment/nyt:test"] = _result("vader_sentiment/nyt", labels, worse, good)
+    meta = {"task": "sentiment", "dataset": {"name": "vader_sentiment/all"}, "evaluations": evals,
+            "metrics": _result("vader_sentiment/all", labels, good, worse)}
+    f = card.Facts("vader_sentiment", meta, SentimentConfig(), 1000, 10, 20, False)
+    assert card.verdicts(f) == ["Beats TF-IDF + logistic regression on: movies, tweets, amazon; not on: nyt.",
+                                "Target (>= 80% on movie snippets): met."]
+    rows = [row for _, t in card.sentiment_tables(f) for row in t.rows]
+    assert ("**this model** (vader_sentiment/movies test)", "100.00 %") in rows
+    assert ("Kim 2014 CNN", "81.50 %") in rows
+    movies = next(r for r in rows if r[0] == "vader_sentiment/movies test (evaluated)" and len(r) == 7)
+    assert movies[2] == "100.00 %" and movies[5] == f"{np.mean([0.2, 0.5, 0.5, 0.5, 0.5]):.3f}"
