@@ -7,6 +7,9 @@ Tiny models are built once per module and their compiled functions are reused ac
 from __future__ import annotations
 
 import math
+import os
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,6 +17,11 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis caches (Unicode tables, constants) would go to ./.hypothesis: keep them out of the cwd.
+set_hypothesis_home_dir(os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY")
+                        or Path(tempfile.gettempdir()) / "textgen-hypothesis")
 
 from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
 from textgen.inference import PredictError, SentimentPredictor
