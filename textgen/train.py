@@ -68,7 +68,7 @@ class TrainConfig:
     validation_steps: int = 0  # validation batches per epoch (the same first ones each time); 0 = all
     batch_size: int = 64  # global batch size (summed over replicas and workers)
     seq_len: int = 100  # characters per training window (character models only)
-    learning_rate: float = 1e-3  # Adam's peak learning rate (the tutorial's; 2e-3 diverged early on GRU 1024)
+    learning_rate: float = 1e-3  # Adam's peak learning rate (Keras's Adam default, as in the tutorial)
     schedule: str = "cosine"  # constant | cosine (to 10% of the peak) | exponential (x0.5 per 1/4 of the run)
     clipnorm: float = 1.0  # clip each gradient's norm to this (RNNs' gradients explode); 0 = off
     patience: int = 3  # early stopping: epochs without a better val_loss; 0 = off (best weights still kept)
