@@ -1,8 +1,9 @@
 """Character generation: temperature / top-k / top-p / repetition penalty in one compiled loop.
 
 The tutorial calls a `tf.function` once per character from Python. Here the whole loop is one
-`tf.while_loop` inside one XLA-compiled `tf.function`, and each step is the cell's equations
-written as plain TF ops on the layers' own weights (no Keras layer call per step):
+`tf.while_loop` inside one compiled `tf.function` (XLA for small batches, see `Sampler`), and each
+step is the cell's equations written as plain TF ops on the layers' own weights (no Keras layer
+call per step):
 
     ids (batch,) -> table[ids] (the embedding already multiplied by the first kernel, + bias)
     -> cell equations per layer (batch, units) -> logits = h @ W + b (batch, vocab)
@@ -17,9 +18,9 @@ start); otherwise it starts from zero states with a uniform first character (gre
 vocabulary character).
 
 Example:
-    >>> sampler = Sampler(load_model_dir("saved_models/shakespeare").model)
+    >>> sampler = load_sampler("saved_models/shakespeare")
     >>> sampler.generate("ROMEO:", SamplingParams(length=100, temperature=0.8, seed=1))
-    ['ROMEO:...']
+    ['\nI will not ...']    # one continuation of 100 characters (the prompt is not repeated)
 """
 
 from __future__ import annotations
