@@ -126,6 +126,23 @@ def test_written_keras_files_load_in_a_fresh_process(imported):
         np.testing.assert_array_equal(np.array(fresh[name], "float32"), here, err_msg=name)
 
 
+class TutorialSubclass(keras.Model):
+    """The tutorial's MyModel shape as an unregistered subclass."""
+
+    def __init__(self, vocab_size, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding = keras.layers.Embedding(vocab_size, 4)
+        self.gru = keras.layers.GRU(4, return_sequences=True)
+        self.dense = keras.layers.Dense(vocab_size)
+
+    def call(self, inputs):
+        return self.dense(self.gru(self.embedding(inputs)))
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
 def _save(model, path):
     model.save(path)
     return path
@@ -156,6 +173,12 @@ def test_mismatches_and_unsupported_layers_are_clear_errors(imported, tmp_path, 
         with pytest.raises(ImportModelError, match=message):
             import_char_model(path, vocab, tmp_path / "out")
         assert not (tmp_path / "out").exists()
+    # The tutorial's own subclassed MyModel (not registered) cannot be rebuilt in safe mode.
+    subclassed = TutorialSubclass(len(VOCAB) + 1)
+    subclassed(ids_of(TEXT))
+    path = _save(subclassed, tmp_path / "subclassed.keras")
+    with pytest.raises(ImportModelError, match="functional or Sequential"):
+        import_char_model(path, vocab, tmp_path / "out")
     bad_vocab = tmp_path / "bad.json"
     bad_vocab.write_text('["a", "bc"]', encoding="utf-8")
     with pytest.raises(ImportModelError, match="single characters"):
