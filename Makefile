@@ -28,7 +28,7 @@ clean:
 
 # --------------------------------------------------------------------------------------------
 # make models: retrain every shipped model in saved_models/ from scratch, evaluate, write the
-# cards and docs/cell_comparison.{md,png}. Expected time on this 2-core CPU: about 7 hours (an
+# cards and docs/cell_comparison.{md,png}. Expected time on this 2-core CPU: about 5 hours (an
 # estimate from timed steps; per model in docs/models.md). Offline defaults: the source files in
 # ../shared/data. `make models RETRAIN=0` keeps finished models and continues interrupted runs
 # (every train command resumes its own unfinished run from the last completed epoch).
@@ -49,12 +49,12 @@ SHAKESPEARE_TRAIN := $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell l
 
 # The zoo: one model per cell kind, ~400k parameters each (units from `textgen match-units
 # --target-params 400000 --embedding-dim 32`; tests/test_compare.py checks them), the same budget
-# (10 full epochs, no early stopping) and the same seed.
+# (20 full epochs, no early stopping) and the same seed.
 ZOO_PARAMS     := 400000
 ZOO_VOCAB_SIZE := 66
 ZOO_EMBEDDING  := 32
 ZOO_LAYERS     := 1
-ZOO_EPOCHS     := 10
+ZOO_EPOCHS     := 20
 ZOO_UNITS_simple_rnn    := 583
 ZOO_UNITS_gru           := 337
 ZOO_UNITS_lstm          := 292

@@ -135,7 +135,7 @@ def test_recorded_evaluation_shows_in_the_card(run, model_dir, shakespeare_data_
     meta = json.loads((model_dir / "metadata.json").read_text())
     recorded = meta["evaluations"]["tiny_shakespeare:test"]
     assert recorded["characters"] == 2999
-    assert f"| tiny_shakespeare test (evaluated) | 2,999 | {recorded['loss_nats']:.4f} |" in \
+    assert f"| tiny_shakespeare test, re-evaluated | 2,999 | {recorded['loss_nats']:.4f} |" in \
         (model_dir / "README.md").read_text()
     assert card.verify_card(model_dir) == []
     other = json.loads(evaluation.read_text()) | {"model_dir": str(tmp_path / "elsewhere")}
@@ -182,5 +182,5 @@ def test_vader_verdicts_and_anchor_rows():
     rows = [row for _, t in card.sentiment_tables(f) for row in t.rows]
     assert ("**this model** (vader_sentiment/movies test)", "100.00 %") in rows
     assert ("Kim 2014 CNN", "81.50 %") in rows
-    movies = next(r for r in rows if r[0] == "vader_sentiment/movies test (evaluated)" and len(r) == 7)
+    movies = next(r for r in rows if r[0] == "vader_sentiment/movies test, re-evaluated" and len(r) == 7)
     assert movies[2] == "100.00 %" and movies[5] == f"{np.mean([0.2, 0.5, 0.5, 0.5, 0.5]):.3f}"

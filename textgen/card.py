@@ -303,7 +303,7 @@ def charlm_tables(f: Facts) -> list[tuple[str, Table]]:
     metrics = f.metadata.get("metrics") or {}
     rows = [_charlm_row(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)]
     for key, r in sorted((f.metadata.get("evaluations") or {}).items()):
-        rows.append(_charlm_row(f"{r.get('dataset')} {r.get('split')} (evaluated)", r))
+        rows.append(_charlm_row(f"{r.get('dataset')} {r.get('split')}, re-evaluated", r))
     tables = [("Metrics", Table(("split", "characters", "loss (nats/char)", "bits/char", "perplexity",
                                  "unigram baseline, same characters (nats/char)"), rows))]
     if anchor_set(f.task, f.dataset, f.name) in ("shakespeare", "zoo"):
@@ -332,7 +332,7 @@ def _sentiment_results(f: Facts) -> list[tuple[str, dict]]:
     metrics = f.metadata.get("metrics") or {}
     out = [(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)]
     for key, r in sorted((f.metadata.get("evaluations") or {}).items()):
-        out.append((f"{r.get('dataset')} {r.get('split')} (evaluated)", r))
+        out.append((f"{r.get('dataset')} {r.get('split')}, re-evaluated", r))
     return out
 
 
