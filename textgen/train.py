@@ -564,6 +564,9 @@ def train(
     """
     if not isinstance(model_cfg, MODEL_CONFIGS[task]):
         raise ConfigError(f"task {task} needs a {MODEL_CONFIGS[task].__name__}; got {type(model_cfg).__name__}")
+    if cfg.strategy == "multiworker" and task != "charlm":
+        raise ConfigError("--strategy multiworker trains character models only (its custom loop has one loss); "
+                          "use default or mirrored for sentiment")
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
     if chief and RunDir(Path(out_dir)).finished and not overwrite:  # fail before loading any data
         raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
