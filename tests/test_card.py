@@ -184,3 +184,20 @@ def test_vader_verdicts_and_anchor_rows():
     assert ("Kim 2014 CNN", "81.50 %") in rows
     movies = next(r for r in rows if r[0] == "vader_sentiment/movies test, re-evaluated" and len(r) == 7)
     assert movies[2] == "100.00 %" and movies[5] == f"{np.mean([0.2, 0.5, 0.5, 0.5, 0.5]):.3f}"
+
+
+def test_anchor_sets_follow_task_dataset_and_name(run):
+    md = load_model_dir(run[0])
+    assert card.anchor_set("charlm", "tiny_shakespeare", "shakespeare_char") == "shakespeare"
+    assert card.anchor_set("sentiment", "aclimdb") == card.anchor_set("sentiment", "imdb_reviews") == "imdb"
+    assert card.anchor_set("sentiment", "vader_sentiment/all") == "vader"
+    assert card.anchor_set("charlm", "some_text") is None
+    labels = {}
+    for name in ("shakespeare_char", "zoo_gru"):
+        f = card.Facts(name, md.metadata, md.config, 1, 1, 1, False)
+        labels[name] = [row[0] for _, t in card.charlm_tables(f) for row in t.rows]
+        assert "nanoGPT, its CPU configuration (validation)" in labels[name]
+    # The zoo models have a shared budget, not the shipped model's target.
+    assert "target for this model (TFDS test split)" in labels["shakespeare_char"]
+    assert "target for this model (TFDS test split)" not in labels["zoo_gru"]
+    assert card.verdicts(card.Facts("zoo_gru", md.metadata, md.config, 1, 1, 1, False)) == []
