@@ -110,6 +110,7 @@ def test_makefile_trains_every_shipped_model_with_a_seed():
         assert (args.task == "charlm") == (name == "shakespeare_char" or name.startswith("zoo_"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRESENT or [pytest.param(
     None, marks=pytest.mark.skip(reason="saved_models/ holds no models yet: `make models` trains them"))])
 def test_shipped_model(name, request):
