@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,14 +39,16 @@ def dir_bytes(path: Path) -> int:
 
 
 def size_problems(root: Path, names) -> list[str]:
-    problems = [f"{n}: {dir_bytes(root / n) / 1e6:.1f} MB > 50 MiB" for n in names if dir_bytes(root / n) > MAX_DIR_BYTES]
+    problems = [f"{n}: {dir_bytes(root / n) / 1e6:.1f} MB > 50 MiB"
+                for n in names if dir_bytes(root / n) > MAX_DIR_BYTES]
     total = sum(dir_bytes(root / n) for n in names)
     if total > MAX_TOTAL_BYTES:
         problems.append(f"all models together: {total / 1e6:.1f} MB > 150 MiB")
     return problems
 
 
-def quick_charlm_check(model, text: str, recorded_nats: float, windows: int = 16, length: int = 400) -> tuple[float, float]:
+def quick_charlm_check(model, text: str, recorded_nats: float, windows: int = 16,
+                       length: int = 400) -> tuple[float, float]:
     """(mean loss of `windows` spread-out windows, tolerance); asserts |mean - recorded| <= tolerance.
 
     The windows (each primed on the 256 characters before it, as in the recorded evaluation) are

@@ -201,7 +201,8 @@ def record_evaluation(model_dir: str | os.PathLike, evaluation: dict) -> dict:
         raise CardError(f"the evaluation is of {where}, not of {path}")
     metadata = read_json(path / METADATA_FILE)
     if evaluation["task"] != metadata.get("task"):
-        raise CardError(f"the evaluation is of a {evaluation['task']} model; {path} holds a {metadata.get('task')} model")
+        raise CardError(f"the evaluation is of a {evaluation['task']} model; "
+                        f"{path} holds a {metadata.get('task')} model")
     kept = {k: v for k, v in evaluation.items() if k not in ("model_dir", "task")}
     metadata.setdefault("evaluations", {})[f"{evaluation['dataset']}:{evaluation['split']}"] = kept
     write_json(path / METADATA_FILE, metadata)
@@ -395,7 +396,8 @@ def verdicts(f: Facts) -> list[str]:
                + (f"; not evaluated with baselines: {', '.join(missing)}" if missing else "") + "."]
         if movies.get("accuracy") is not None:
             ok = movies["accuracy"] >= VADER_MOVIES_TARGET_ACCURACY
-            out.append(f"Target (>= {VADER_MOVIES_TARGET_ACCURACY:.0%} on movie snippets): {'met' if ok else 'not met'}.")
+            target = f"Target (>= {VADER_MOVIES_TARGET_ACCURACY:.0%} on movie snippets)"
+            out.append(f"{target}: {'met' if ok else 'not met'}.")
         return out
     return []
 
@@ -454,7 +456,8 @@ def render_card(f: Facts, command: str, title: str, samples: list[tuple[float, s
                   f"{prompt!r} (empty = start after a newline), {len(samples[0][1])} characters each:", ""]
         for temperature, text in samples:
             fence = _fence(text)
-            lines += [f"**temperature {temperature}** (seed {sample_seed}):", "", f"{fence}text", prompt + text, fence, ""]
+            lines += [f"**temperature {temperature}** (seed {sample_seed}):", "",
+                      f"{fence}text", prompt + text, fence, ""]
     if f.has_curve:
         lines += ["## Training curve", "", f"![training curve]({CURVE_FILE})", ""]
     lines += ["## Limitations", "", LIMITATIONS[anchor_set(f.task, f.dataset, f.name)], ""]

@@ -234,7 +234,8 @@ def binned_bpc(nats: np.ndarray, dist: np.ndarray, edges: Sequence[int] = NEWLIN
     for i, lo in enumerate(edges):
         hi = edges[i + 1] if i + 1 < len(edges) else None
         sel = (dist >= lo) & (dist < hi) if hi is not None else dist >= lo
-        out[f"{lo}-{hi - 1}" if hi is not None else f"{lo}+"] = float(nats[sel].mean() / math.log(2)) if sel.any() else None
+        label = f"{lo}-{hi - 1}" if hi is not None else f"{lo}+"
+        out[label] = float(nats[sel].mean() / math.log(2)) if sel.any() else None
     return out
 
 
