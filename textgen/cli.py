@@ -114,9 +114,7 @@ def _run_bench(args) -> int:
 
 
 def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
-    from textgen.config import CELL_KINDS, CharLMConfig, SentimentConfig
-    from textgen.train import PRECISIONS, SCHEDULES, TrainConfig
-    from textgen.distributed import STRATEGIES
+    from textgen.config import CELL_KINDS, PRECISIONS, SCHEDULES, STRATEGIES, CharLMConfig, SentimentConfig, TrainConfig
 
     t = TrainConfig()
     m = CharLMConfig() if task == "charlm" else SentimentConfig()

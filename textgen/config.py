@@ -275,3 +275,56 @@ def load_config(path: str | os.PathLike, expected: type | None = None) -> Any:
     if expected is not None and cls is not expected:
         raise ConfigError(f"{path} holds a {cls.__name__}, expected {expected.__name__}")
     return from_dict(cls, payload["config"])
+
+
+# --------------------------------------------------------------------------------------------
+# Training (textgen.train uses it; defined here so the CLI can build its flags without TensorFlow).
+
+SCHEDULES = ("constant", "cosine", "exponential")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (the model itself is a CharLMConfig or SentimentConfig)."""
+
+    epochs: int = 10  # maximum number of epochs (early stopping may end sooner)
+    steps_per_epoch: int = 0  # batches per epoch; 0 = one full pass over the training split
+    validation_steps: int = 0  # validation batches per epoch (the same first ones each time); 0 = all
+    batch_size: int = 64  # global batch size (summed over replicas and workers)
+    seq_len: int = 100  # characters per training window (character models only)
+    learning_rate: float = 1e-3  # Adam's peak learning rate (Keras's Adam default, as in the tutorial)
+    schedule: str = "cosine"  # constant | cosine (to 10% of the peak) | exponential (x0.5 per 1/4 of the run)
+    clipnorm: float = 1.0  # clip each gradient's norm to this (RNNs' gradients explode); 0 = off
+    patience: int = 3  # early stopping: epochs without a better val_loss; 0 = off (best weights still kept)
+    seed: int | None = None  # seeds Python, NumPy, TF and the shuffles; None = a random seed, recorded
+    deterministic: bool = True  # with a seed: tf.config.experimental.enable_op_determinism()
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (weights stay float32)
+    jit_compile: bool = False  # XLA-compile the train step
+    strategy: str = "default"  # default | mirrored | multiworker (TF_CONFIG)
+    train_limit: int = 0  # use only the first N characters (charlm) / examples (sentiment) of train; 0 = all
+    validation_fraction: float = 0.1  # sentiment corpora without a validation split: last fraction of train
+    valence_weight: float = 1.0  # weight of the valence head's Huber loss (sentiment)
+    tensorboard: bool = True  # write TensorBoard logs to DIR/logs
+
+    def __post_init__(self):
+        _check_range("epochs", self.epochs, 1, None)
+        _check_range("steps_per_epoch", self.steps_per_epoch, 0, None)
+        _check_range("validation_steps", self.validation_steps, 0, None)
+        _check_range("batch_size", self.batch_size, 1, None)
+        _check_range("seq_len", self.seq_len, 1, None)
+        _check_range("learning_rate", self.learning_rate, 0.0, None)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_range("clipnorm", self.clipnorm, 0.0, None)
+        _check_range("patience", self.patience, 0, None)
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_range("train_limit", self.train_limit, 0, None)
+        _check_range("validation_fraction", self.validation_fraction, 0.0, 0.9)
+        _check_range("valence_weight", self.valence_weight, 0.0, None)
+        if self.seed is not None:
+            _check_range("seed", self.seed, 0, 2**31 - 1)
+
+
+register_config(TrainConfig)

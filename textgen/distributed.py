@@ -25,9 +25,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from textgen.config import STRATEGIES  # noqa: F401  (re-exported)
 from textgen.errors import TextgenError
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 class StrategyError(TextgenError):

@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from textgen import artifacts, distributed
 from textgen import config as config_lib
-from textgen.config import CharLMConfig, ConfigError, SentimentConfig, register_config
+from textgen.config import PRECISIONS, SCHEDULES, CharLMConfig, ConfigError, SentimentConfig, TrainConfig  # noqa: F401
 from textgen.errors import TextgenError
 
 STATE_DIR = ".resume"
@@ -46,8 +46,6 @@ TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "training_curve.png"
 LOGS_DIR = "logs"
-SCHEDULES = ("constant", "cosine", "exponential")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class RunDirError(TextgenError):
@@ -56,49 +54,6 @@ class RunDirError(TextgenError):
 
 class DivergedError(TextgenError):
     """The loss became NaN or infinite; training stopped and nothing final was written."""
-
-
-@register_config
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """How a model is trained (the model itself is a CharLMConfig or SentimentConfig)."""
-
-    epochs: int = 10  # maximum number of epochs (early stopping may end sooner)
-    steps_per_epoch: int = 0  # batches per epoch; 0 = one full pass over the training split
-    validation_steps: int = 0  # validation batches per epoch (the same first ones each time); 0 = all
-    batch_size: int = 64  # global batch size (summed over replicas and workers)
-    seq_len: int = 100  # characters per training window (character models only)
-    learning_rate: float = 1e-3  # Adam's peak learning rate (Keras's Adam default, as in the tutorial)
-    schedule: str = "cosine"  # constant | cosine (to 10% of the peak) | exponential (x0.5 per 1/4 of the run)
-    clipnorm: float = 1.0  # clip each gradient's norm to this (RNNs' gradients explode); 0 = off
-    patience: int = 3  # early stopping: epochs without a better val_loss; 0 = off (best weights still kept)
-    seed: Optional[int] = None  # seeds Python, NumPy, TF and the shuffles; None = a random seed, recorded
-    deterministic: bool = True  # with a seed: tf.config.experimental.enable_op_determinism()
-    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (weights stay float32)
-    jit_compile: bool = False  # XLA-compile the train step
-    strategy: str = "default"  # default | mirrored | multiworker (TF_CONFIG)
-    train_limit: int = 0  # use only the first N characters (charlm) / examples (sentiment) of train; 0 = all
-    validation_fraction: float = 0.1  # sentiment corpora without a validation split: last fraction of train
-    valence_weight: float = 1.0  # weight of the valence head's Huber loss (sentiment)
-    tensorboard: bool = True  # write TensorBoard logs to DIR/logs
-
-    def __post_init__(self):
-        config_lib._check_range("epochs", self.epochs, 1, None)
-        config_lib._check_range("steps_per_epoch", self.steps_per_epoch, 0, None)
-        config_lib._check_range("validation_steps", self.validation_steps, 0, None)
-        config_lib._check_range("batch_size", self.batch_size, 1, None)
-        config_lib._check_range("seq_len", self.seq_len, 1, None)
-        config_lib._check_range("learning_rate", self.learning_rate, 0.0, None)
-        config_lib._check_choice("schedule", self.schedule, SCHEDULES)
-        config_lib._check_range("clipnorm", self.clipnorm, 0.0, None)
-        config_lib._check_range("patience", self.patience, 0, None)
-        config_lib._check_choice("precision", self.precision, PRECISIONS)
-        config_lib._check_choice("strategy", self.strategy, distributed.STRATEGIES)
-        config_lib._check_range("train_limit", self.train_limit, 0, None)
-        config_lib._check_range("validation_fraction", self.validation_fraction, 0.0, 0.9)
-        config_lib._check_range("valence_weight", self.valence_weight, 0.0, None)
-        if self.seed is not None:
-            config_lib._check_range("seed", self.seed, 0, 2**31 - 1)
 
 
 MODEL_CONFIGS = {"charlm": CharLMConfig, "sentiment": SentimentConfig}
