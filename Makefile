@@ -33,15 +33,17 @@ clean:
 # ../shared/data. `make models RETRAIN=0` keeps finished models and continues interrupted runs
 # (every train command resumes its own unfinished run from the last completed epoch).
 MANUAL_DIR  ?= ../shared/data
-DATA_DIR    ?= $(HOME)/tensorflow_datasets
+DATA_DIR    ?=
 MODELS_DIR  ?= saved_models
 EVAL_DIR    ?= runs/model_evals
 RETRAIN     ?= 1
 TEXTGEN     := $(VENV)/bin/textgen
-SHAKESPEARE_SRC := --data-dir $(DATA_DIR) --manual-dir $(MANUAL_DIR)/tiny_shakespeare
-IMDB_SRC        := --data-dir $(DATA_DIR) --manual-dir $(MANUAL_DIR)/aclImdb
+# Empty DATA_DIR: TFDS's default ($$TFDS_DATA_DIR or ~/tensorflow_datasets), and no --data-dir in the cards.
+DATA_FLAG       := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
+SHAKESPEARE_SRC := $(DATA_FLAG) --manual-dir $(MANUAL_DIR)/tiny_shakespeare
+IMDB_SRC        := $(DATA_FLAG) --manual-dir $(MANUAL_DIR)/aclImdb
 # VADER's corpora come in the vaderSentiment sdist: from $(MANUAL_DIR)/vader_sentiment when there, else pip.
-VADER_SRC       := --data-dir $(DATA_DIR) $(if $(wildcard $(MANUAL_DIR)/vader_sentiment),--manual-dir $(MANUAL_DIR)/vader_sentiment,)
+VADER_SRC       := $(DATA_FLAG) $(if $(wildcard $(MANUAL_DIR)/vader_sentiment),--manual-dir $(MANUAL_DIR)/vader_sentiment,)
 
 SHAKESPEARE_TRAIN := $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell lstm --units 512 --layers 2 \
 	--dropout 0.2 --embedding-dim 64 --batch-size 64 --seq-len 100 --epochs 30 --patience 4 --learning-rate 0.002 \

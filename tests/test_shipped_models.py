@@ -21,6 +21,8 @@ import pytest
 from textgen import card, cli, compare
 from textgen.artifacts import load_model_dir
 
+from tests.conftest import require
+
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "saved_models"
 SHIPPED_NAMES = ("shakespeare_char", "zoo_simple_rnn", "zoo_gru", "zoo_lstm", "zoo_minimal_gru",
@@ -99,6 +101,7 @@ def test_saved_models_holds_only_the_shipped_names():
 
 def test_makefile_trains_every_shipped_model_with_a_seed():
     """`make models` has one train command per shipped name; each parses, sets --seed and --out."""
+    require(shutil.which("make") is not None, "GNU make is not installed")
     listed = subprocess.run(["make", "-s", "--no-print-directory", "print-train-commands"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
