@@ -205,3 +205,12 @@ def test_compare_cli_bad_input_exits_2(zoo, shakespeare_data_dir, tmp_path, caps
 def test_compare_refuses_a_missing_directory(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path / "nope"), "--out", str(tmp_path / "docs")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_match_units_cli(capsys):
+    assert cli.main(["match-units", "--target-params", "400000", "--embedding-dim", "32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(CELL_KINDS)
+    assert lines[2].split()[:3] == ["lstm", "units", str(compare.matched_units("lstm", 400_000, 66, 32, 1))]
+    assert cli.main(["match-units", "--target-params", "10"]) == 2
+    assert "below the smallest" in capsys.readouterr().err
