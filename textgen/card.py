@@ -159,6 +159,8 @@ def check_command(argv: Sequence[str], model_dir: Path, config: Any, metadata: d
     if dataset is not None and args.dataset != dataset:
         problems.append(f"dataset: the model was trained on {dataset}, the command uses {args.dataset}")
     train_path = model_dir / TRAIN_CONFIG_FILE
+    from textgen import train  # noqa: F401  (registers TrainConfig, the kind train_config.json holds)
+
     if train_path.is_file():
         recorded = config_lib.to_dict(config_lib.load_config(train_path))
         problems += _diff("training config", recorded, config_lib.to_dict(train_cfg))
