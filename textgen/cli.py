@@ -432,12 +432,14 @@ def add_compare_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"comma-separated reset intervals k in characters, each >= 1 (default: {','.join(map(str, RESETS))})")
     p.add_argument("--streams", type=int, default=64, help="parallel streams of the carried-state run, >= 1 (default: 64)")
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    p.add_argument("--manual-dir", default=None, help="folder with manually downloaded source files (offline preparation)")
+    p.add_argument("--manual-dir", default=None,
+                   help="folder with manually downloaded source files for offline preparation (default: none)")
     p.add_argument("--json", action="store_true", help="also print the numbers as one JSON object (default: off)")
     p.set_defaults(func=_run_compare)
 
     p = sub.add_parser("match-units", help="units per cell kind so that character models have the same parameter count")
-    p.add_argument("--target-params", type=int, required=True, help="parameter count to match, >= 1")
+    p.add_argument("--target-params", type=int, default=400_000,
+                   help="parameter count to match, >= 1 (default: 400000, the zoo's target)")
     p.add_argument("--vocab-size", type=int, default=66,
                    help="output classes incl. [UNK] (default: 66, tiny_shakespeare's 65 characters + 1)")
     p.add_argument("--embedding-dim", type=int, default=64, help="embedding size per character (default: 64)")
