@@ -74,3 +74,26 @@ def test_two_workers_identical_weights_and_only_the_chief_writes(shakespeare_dat
     assert not (tmp_path / "out1").exists()  # the other worker wrote only to a scratch dir ...
     scratch = Path(json.loads(outputs[1].splitlines()[0])["out"])
     assert scratch != tmp_path / "out1" and not scratch.exists()  # ... and deleted it
+
+
+def test_mirrored_strategy_trains_with_fit(shakespeare_data_dir, tmp_path):
+    from textgen import train
+    from textgen.config import CharLMConfig, RNNConfig
+
+    cfg = train.TrainConfig(epochs=1, steps_per_epoch=3, validation_steps=1, batch_size=8, seq_len=16, seed=2,
+                            deterministic=False, strategy="mirrored")
+    result = train.train("charlm", "tiny_shakespeare", tmp_path / "m", CharLMConfig(rnn=RNNConfig(cell="gru", units=8),
+                         embedding_dim=4), cfg, data_dir=shakespeare_data_dir, verbose=0, print_fn=lambda s: None)
+    meta = load_model_dir(tmp_path / "m").metadata
+    assert meta["strategy"] == "mirrored" and meta["num_replicas"] >= 1
+    assert meta["weights_sha256"] == result.weights_sha256
+
+
+def test_multiworker_needs_a_seed_and_a_character_model(tmp_path, capsys):
+    from textgen import cli
+
+    assert cli.main(["train", "charlm", "--strategy", "multiworker", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --seed" in capsys.readouterr().err
+    assert cli.main(["train", "sentiment", "--strategy", "multiworker", "--seed", "1", "--out", str(tmp_path / "y")]) == 2
+    assert "character models only" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -122,7 +122,6 @@ def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict
         raise RunDirError(f"--out {out} is a file, not a directory")
     if rd.unfinished:
         saved = json.loads((rd.state_dir / "run.json").read_text(encoding="utf-8"))
-        run = _adopt_seed(run, saved)
         problem = _run_mismatch(saved, run)
         if problem is None:
             return rd, rd.read_state(), saved
@@ -143,12 +142,13 @@ def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict
     return rd, None, run
 
 
-def _adopt_seed(run: dict, saved: dict) -> dict:
-    """A run started without --seed drew one; a resume without --seed takes the drawn one."""
-    if run["train_config"]["config"].get("seed") is None:
-        run = json.loads(json.dumps(run))
-        run["train_config"]["config"]["seed"] = saved["train_config"]["config"].get("seed")
-    return run
+def _saved_seed(out: Path) -> int | None:
+    """The seed recorded by an unfinished run in `out`, if any."""
+    try:
+        saved = json.loads((out / STATE_DIR / "run.json").read_text(encoding="utf-8"))
+        return saved["train_config"]["config"].get("seed")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _run_mismatch(saved: dict, run: dict) -> str | None:
@@ -522,13 +522,17 @@ def train(
     if cfg.strategy == "multiworker" and task != "charlm":
         raise ConfigError("--strategy multiworker trains character models only (its custom loop has one loss); "
                           "use default or mirrored for sentiment")
+    if cfg.strategy == "multiworker" and cfg.seed is None:
+        raise ConfigError("--strategy multiworker needs --seed: every worker must shuffle the data the same way")
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
     if chief and RunDir(Path(out_dir)).finished and not overwrite:  # fail before loading any data
         raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
                           "(it stays until the new run ends)")
     strategy = distributed.make_strategy(cfg.strategy)
     if cfg.seed is None:
-        cfg = dataclasses.replace(cfg, seed=random.SystemRandom().randrange(2**31 - 1))
+        # A run started without --seed drew one; resuming it without --seed takes that one.
+        saved = _saved_seed(Path(out_dir))
+        cfg = dataclasses.replace(cfg, seed=saved if saved is not None else random.SystemRandom().randrange(2**31 - 1))
     set_seed(cfg.seed, cfg.deterministic)
 
     td = _charlm_data(dataset, cfg, data_dir, manual_dir, cfg.seed) if task == "charlm" else \
@@ -545,9 +549,6 @@ def train(
         if cfg.strategy == "multiworker" and chief and RunDir(out).unfinished and not overwrite:
             raise RunDirError(f"{out} holds an unfinished run; multi-worker runs do not resume: pass --overwrite")
         rd, state, run = prepare_run_dir(out, run, overwrite or cfg.strategy == "multiworker")
-        cfg = config_lib.from_dict(TrainConfig, run["train_config"]["config"])  # the adopted seed on resume
-        if state is not None:
-            set_seed(cfg.seed, cfg.deterministic)
         print_fn(json.dumps({"task": task, "dataset": dataset, "out": str(out),
                              "model": run["model_config"], "train": run["train_config"],
                              "resume_from_epoch": state["epoch"] if state else 0}))
