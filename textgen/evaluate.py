@@ -61,11 +61,15 @@ def charlm_loss(model: keras.Model, text: str, streams: int = 64, chunk: int = 2
     t = n // b
     step = build_step_model(model)
 
-    @tf.function(reduce_retracing=True)
+    # One trace for every batch size and chunk length: (batch, time) ids and (batch, units) states.
+    ids_spec = tf.TensorSpec((None, None), tf.int32)
+    state_specs = [tf.TensorSpec((None, s.shape[1]), tf.float32) for s in initial_states(model, 1)]
+
+    @tf.function(input_signature=[ids_spec, ids_spec, state_specs])
     def run(x, y, states):
         out = step([x, *states], training=False)
         logp = tf.nn.log_softmax(tf.cast(out[0], tf.float32), axis=-1)  # (batch, time, vocab)
-        picked = tf.gather(logp, tf.cast(y, tf.int32), batch_dims=2)  # (batch, time)
+        picked = tf.gather(logp, y, batch_dims=2)  # (batch, time)
         return -tf.reduce_sum(tf.cast(picked, tf.float64)), list(out[1:])
 
     def feed(x: np.ndarray, y: np.ndarray | None, states: list) -> tuple[float, list]:

@@ -19,6 +19,7 @@ touches the model a finished run left in `DIR`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -353,7 +354,7 @@ def _charlm_data(dataset: str, cfg: TrainConfig, data_dir, manual_dir, seed: int
         train_text = train_text[: cfg.train_limit]
     val_text = data.read_text(dataset, "validation", data_dir=data_dir, manual_dir=manual_dir)
     vocabulary = build_vocabulary(train_text)
-    windows = (len(train_text) - 1) // cfg.seq_len
+    windows = len(train_text) // (cfg.seq_len + 1)  # char_windows cuts non-overlapping windows of seq_len + 1
     if windows < cfg.batch_size:
         raise TextgenError(
             f"the training text has {len(train_text)} characters: fewer than one batch of "
@@ -368,9 +369,7 @@ def _charlm_data(dataset: str, cfg: TrainConfig, data_dir, manual_dir, seed: int
         return data.char_windows(val_text, vocabulary, cfg.seq_len, batch_size, shuffle=False,
                                  drop_remainder=True, repeat=False)
 
-    counts: dict[str, int] = {}
-    for ch in train_text:
-        counts[ch] = counts.get(ch, 0) + 1
+    counts = dict(collections.Counter(train_text))  # the unigram baseline's character frequencies
     return TaskData(
         vocabulary=vocabulary, train_fn=train_fn, val_fn=val_fn, steps_per_epoch=windows // cfg.batch_size,
         splits={"train": f"train ({len(train_text)} characters)", "validation": f"validation ({len(val_text)} characters)",
