@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -36,8 +36,6 @@ PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, database=None,
 any_text = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=40)
 long_text = st.builds(lambda s, n: s * n, st.text(max_size=8), st.integers(20, 80))  # up to 640 characters
 prompts = st.one_of(any_text, long_text, st.sampled_from(["", "\n", "\x00", "abc", "\ud800"]))
-temperatures = st.one_of(st.just(0.0), st.floats(1e-30, 1e-3), st.floats(0.0, 1e38), st.floats(-5, 5),
-                         st.sampled_from([math.nan, math.inf, -math.inf, 3e38]))
 
 
 @pytest.fixture(scope="module")
@@ -56,33 +54,22 @@ def predictor():
     return SentimentPredictor(model, batch_size=4)
 
 
-def _valid(length, temperature, top_k, top_p, penalty, num_samples, seed) -> bool:
-    return (0 <= length <= 100_000 and math.isfinite(temperature) and temperature >= 0 and top_k >= 0
-            and math.isfinite(top_p) and 0 < top_p <= 1 and math.isfinite(penalty) and penalty > 0
-            and 1 <= num_samples <= 1024 and 0 <= seed <= MAX_SEED)
-
-
 @pytest.mark.slow
 @PROPERTY_SETTINGS
 @given(
     prompt=prompts,
-    length=st.integers(-3, 40),
-    temperature=temperatures,
-    top_k=st.integers(-2, 12),
-    top_p=st.one_of(st.floats(1e-9, 1.0), st.just(1.0), st.floats(0.0, 1e-30), st.floats(-1, 2), st.just(math.nan)),
-    penalty=st.one_of(st.floats(0.05, 20), st.just(1.0), st.floats(-2, 0)),
-    num_samples=st.integers(0, 2) | st.just(1),
-    seed=st.integers(0, MAX_SEED) | st.integers(-5, 2**64),
+    length=st.integers(0, 40),
+    temperature=st.one_of(st.just(0.0), st.floats(1e-30, 1e-3), st.floats(0.0, 1e38), st.just(3e38)),
+    top_k=st.integers(0, 12),
+    top_p=st.one_of(st.floats(1e-9, 1.0), st.just(1.0), st.floats(1e-300, 1e-30)),
+    penalty=st.one_of(st.floats(0.05, 20), st.just(1.0)),
+    num_samples=st.integers(1, 2),
+    seed=st.integers(0, MAX_SEED),
 )
 def test_generate_any_input(sampler, prompt, length, temperature, top_k, top_p, penalty, num_samples, seed):
-    args = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=penalty,
-                num_samples=num_samples, seed=seed)
-    if not _valid(length, temperature, top_k, top_p, penalty, num_samples, seed):
-        with pytest.raises(SamplingError) as info:
-            SamplingParams(**args)
-        assert "\n" not in str(info.value)
-        return
-    params = SamplingParams(**args)
+    """Valid parameters (extremes included) and any prompt: text of the right shape, never [UNK]."""
+    params = SamplingParams(length=length, temperature=temperature, top_k=top_k, top_p=top_p,
+                            repetition_penalty=penalty, num_samples=num_samples, seed=seed)
     out = sampler.generate(prompt, params)
     assert len(out) == num_samples
     for sample in out:
@@ -92,6 +79,47 @@ def test_generate_any_input(sampler, prompt, length, temperature, top_k, top_p, 
     if temperature == 0:  # greedy ignores the seed and the filters
         assert sampler.generate(prompt, SamplingParams(length=length, num_samples=num_samples,
                                                        temperature=0, repetition_penalty=penalty)) == out
+
+
+VALID_PARAMS = {
+    "length": st.integers(0, 40), "temperature": st.floats(0.0, 1e38), "top_k": st.integers(0, 12),
+    "top_p": st.floats(1e-9, 1.0), "repetition_penalty": st.floats(0.05, 20), "num_samples": st.integers(1, 2),
+    "seed": st.integers(0, MAX_SEED),
+}
+INVALID_PARAMS = {
+    "length": st.integers(-3, -1) | st.integers(100_001, 10**12) | st.booleans() | st.floats(0, 3),
+    "temperature": st.floats(-5, -1e-9) | st.sampled_from([math.nan, math.inf, -math.inf, "hot", None]),
+    "top_k": st.integers(-5, -1) | st.floats(0, 3),
+    "top_p": st.floats(-1, 0) | st.floats(1.0001, 2) | st.sampled_from([math.nan, math.inf]),
+    "repetition_penalty": st.floats(-2, 0) | st.sampled_from([math.nan, math.inf]),
+    "num_samples": st.integers(-1, 0) | st.integers(1025, 10**6),
+    "seed": st.integers(-(2**70), -1) | st.integers(2**63, 2**70) | st.text(max_size=2),
+}
+
+
+@st.composite
+def sampling_args(draw):
+    """Valid values for every field, then zero to two fields replaced by invalid ones."""
+    args = {name: draw(strategy) for name, strategy in VALID_PARAMS.items()}
+    broken = draw(st.sets(st.sampled_from(sorted(INVALID_PARAMS)), max_size=2))
+    for name in broken:
+        args[name] = draw(INVALID_PARAMS[name])
+    return args, broken
+
+
+@PROPERTY_SETTINGS
+@given(case=sampling_args())
+def test_generate_parameters_fail_clearly(case):
+    """Any parameter values: accepted exactly when valid, else one SamplingError line naming a bad field."""
+    args, broken = case
+    event("valid" if not broken else "invalid")
+    if not broken:
+        assert SamplingParams(**args).seed == args["seed"]
+        return
+    with pytest.raises(SamplingError) as info:
+        SamplingParams(**args)
+    message = str(info.value)
+    assert "\n" not in message and any(message.startswith(name) for name in broken)
 
 
 @pytest.mark.slow
