@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "") -> Path:
@@ -32,6 +33,7 @@ def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.P
         if values:
             ax.plot(range(1, len(values) + 1), values, marker="o", label=label)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel("loss (nats)")
     ax.set_title(title or "training curve")
     ax.grid(True, alpha=0.3)
