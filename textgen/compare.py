@@ -373,12 +373,11 @@ def comparison_markdown(result: dict) -> str:
 
 def comparison_plot(result: dict, path: str | os.PathLike) -> Path:
     """Writes the PNG: bpc against reset interval (carried at the right) and bpc by newline distance."""
-    import tempfile
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    path = Path(path)
+    from textgen.plots import save_figure_atomic
+
     fig = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(fig)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -399,17 +398,7 @@ def comparison_plot(result: dict, path: str | os.PathLike) -> Path:
         ax.grid(True, alpha=0.3)
     left.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return save_figure_atomic(fig, path)
 
 
 def write_comparison(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:

@@ -21,8 +21,8 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
 from textgen.models.char_lm import rnn_layers
+from textgen.models.rnn import equation_kind
 from textgen.vocab import CharCodec, vocabulary_of
 
 MAX_CHARS = 2000  # longest text traced at once (the app truncates to this and says so)
@@ -55,25 +55,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def cell_kind(layer: keras.layers.Layer) -> str:
-    """The textgen cell-kind name of a recurrent layer."""
-    cell = layer.cell
-    if isinstance(cell, MinimalGRUCell):
-        return "minimal_gru"
-    if isinstance(cell, PeepholeLSTMCell):
-        return "peephole_lstm"
-    if isinstance(layer, keras.layers.SimpleRNN):
-        return "simple_rnn"
-    if isinstance(layer, keras.layers.GRU):
-        return "gru"
-    if isinstance(layer, keras.layers.LSTM):
-        return "lstm"
-    raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not a textgen cell kind")
-
-
 def _run_layer(layer: keras.layers.Layer, x: np.ndarray) -> LayerTrace:
     """Runs one layer over x (time, input_dim) from zero states; returns its trace."""
-    kind = cell_kind(layer)
+    kind = equation_kind(layer)
     cell = layer.cell
     W = keras.ops.convert_to_numpy(cell.kernel).astype(np.float64)
     U = keras.ops.convert_to_numpy(cell.recurrent_kernel).astype(np.float64)

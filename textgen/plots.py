@@ -39,6 +39,12 @@ def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.P
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return save_figure_atomic(fig, path)
+
+
+def save_figure_atomic(fig: Figure, path: str | os.PathLike) -> Path:
+    """Saves `fig` as PNG under a temporary name beside `path`, then renames it over `path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
     os.close(fd)

@@ -139,28 +139,13 @@ def counter_uniform(seed, position, shape):
 
 
 def cell_kind(layer: keras.layers.Layer) -> str:
-    """textgen cell-kind name of a recurrent layer whose equations `CharLMCore` implements.
+    """`textgen.models.rnn.equation_kind` with its error as a `SamplingError`."""
+    from textgen.models.rnn import equation_kind
 
-    Raises:
-        SamplingError: the layer is not one of the five kinds with the default activations.
-    """
-    cell = getattr(layer, "cell", None)
-    if isinstance(cell, MinimalGRUCell):
-        return "minimal_gru"
-    if isinstance(cell, PeepholeLSTMCell):
-        return "peephole_lstm"
-    kinds = {keras.layers.SimpleRNNCell: "simple_rnn", keras.layers.GRUCell: "gru", keras.layers.LSTMCell: "lstm"}
-    kind = kinds.get(type(cell))
-    if kind is None:
-        raise SamplingError(f"layer {layer.name!r} ({type(layer).__name__}) is not a supported recurrent layer")
-    # The hand-written step assumes Keras's defaults (what `make_rnn` builds).
-    if keras.activations.serialize(cell.activation) != "tanh" or not cell.use_bias:
-        raise SamplingError(f"layer {layer.name!r}: only tanh activation with bias is supported")
-    if kind != "simple_rnn" and keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
-        raise SamplingError(f"layer {layer.name!r}: only a sigmoid recurrent activation is supported")
-    if kind == "gru" and not cell.reset_after:
-        raise SamplingError(f"layer {layer.name!r}: only GRU(reset_after=True) is supported")
-    return kind
+    try:
+        return equation_kind(layer)
+    except ValueError as err:
+        raise SamplingError(str(err).replace("is not a textgen recurrent layer", "is not a supported recurrent layer")) from err
 
 
 def _weights(layer) -> dict[str, np.ndarray]:

@@ -79,3 +79,25 @@ def cell_kind(layer: keras.layers.Layer) -> str:
     if isinstance(cell, PeepholeLSTMCell):
         return "peephole_lstm"
     raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is not a textgen recurrent layer")
+
+
+def equation_kind(layer: keras.layers.Layer) -> str:
+    """`cell_kind`, after checking the layer uses the settings whose equations textgen re-implements.
+
+    The compiled sampler, the exports and the introspection write each cell's equations by hand for
+    what `make_rnn` builds: tanh activation with bias, sigmoid gates, GRU with `reset_after=True`.
+
+    Raises:
+        ValueError: the layer is not one of the five kinds with those settings.
+    """
+    kind = cell_kind(layer)
+    if kind in ("minimal_gru", "peephole_lstm"):
+        return kind
+    cell = layer.cell
+    if keras.activations.serialize(cell.activation) != "tanh" or not cell.use_bias:
+        raise ValueError(f"layer {layer.name!r}: only tanh activation with bias is supported")
+    if kind != "simple_rnn" and keras.activations.serialize(cell.recurrent_activation) != "sigmoid":
+        raise ValueError(f"layer {layer.name!r}: only a sigmoid recurrent activation is supported")
+    if kind == "gru" and not cell.reset_after:
+        raise ValueError(f"layer {layer.name!r}: only GRU(reset_after=True) is supported")
+    return kind
