@@ -48,6 +48,17 @@ def list_models(task: str | None = None) -> dict[str, str]:
     return found
 
 
+def models_or_stop(task: str) -> dict[str, str]:
+    """`list_models(task)`; when there is none, a message saying how to get one, and the page stops."""
+    models = list_models(task)
+    if not models:
+        what = {"charlm": "character", "sentiment": "sentiment"}[task]
+        st.info(f"No {what} models found. Train one with `textgen train {task} …` "
+                "or put a model folder in `saved_models/`.")
+        st.stop()
+    return models
+
+
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
 def load_model_dir(path: str):
     """The loaded `textgen.artifacts.ModelDir` (shared, read-only)."""

@@ -151,3 +151,17 @@ def test_uploaded_texts_are_read_or_refused_with_a_message(name, data, message):
         assert problem is None and texts == expected
     else:
         assert texts == [] and message in problem
+
+
+def test_pages_without_models_say_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "apps"))
+    import resources  # the module the pages import: point its shipped and user folders elsewhere
+
+    monkeypatch.setenv("TEXTGEN_MODEL_DIRS", str(tmp_path))
+    monkeypatch.setattr(resources, "SHIPPED", tmp_path / "none")
+    monkeypatch.setattr(resources, "USER_MODELS", tmp_path / "none")
+    for page, message in (("generate", "No character models"), ("sentiment", "No sentiment models"),
+                          ("inside", "No character models")):
+        at = _page(AppTest.from_file(APP, default_timeout=TIMEOUT), page)
+        _no_exception(at)
+        assert any(message in i.value and "textgen train" in i.value for i in at.info), page

@@ -13,10 +13,7 @@ st.caption(
     "compiled (one `tf.while_loop`); text appears chunk by chunk as it is produced."
 )
 
-models = resources.list_models("charlm")
-if not models:
-    st.info("No character models found. Train one with `textgen train charlm …` or put a model folder in `saved_models/`.")
-    st.stop()
+models = resources.models_or_stop("charlm")
 
 with st.form("gen_form", border=False):
     left, right = st.columns([3, 2])

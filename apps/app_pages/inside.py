@@ -15,10 +15,7 @@ st.caption(
     "five best guesses for the next one."
 )
 
-models = resources.list_models("charlm")
-if not models:
-    st.info("No character models found. Train one with `textgen train charlm …` or put a model folder in `saved_models/`.")
-    st.stop()
+models = resources.models_or_stop("charlm")
 
 name = st.selectbox("Character model", list(models), key="inside_model")
 text = st.text_area(

@@ -15,10 +15,7 @@ st.caption(
     "corpora, a valence on −4 (very negative) … +4 (very positive). The VADER lexicon rule is shown beside it."
 )
 
-models = resources.list_models("sentiment")
-if not models:
-    st.info("No sentiment models found. Train one with `textgen train sentiment …` or put a model folder in `saved_models/`.")
-    st.stop()
+models = resources.models_or_stop("sentiment")
 
 EXAMPLES = {
     "Rave": "An absolute triumph: the acting is superb and the story moved me to tears.",
