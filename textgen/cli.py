@@ -486,10 +486,18 @@ def _run_match_units(args) -> int:
 # Router
 
 # One entry per section above; a new concern adds its section and its entry here.
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [add_data_commands, add_bench_commands, add_train_commands, add_evaluate_commands,
-                                                                    add_generate_commands, add_predict_commands,
-                                                                    add_export_commands, add_import_commands,
-                                                                    add_card_commands, add_compare_commands]
+COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_data_commands,
+    add_train_commands,
+    add_evaluate_commands,
+    add_generate_commands,
+    add_predict_commands,
+    add_export_commands,
+    add_import_commands,
+    add_card_commands,
+    add_compare_commands,
+    add_bench_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
