@@ -59,6 +59,18 @@ def models_or_stop(task: str) -> dict[str, str]:
     return models
 
 
+def load_or_stop(loader, path: str):
+    """`loader(path)` (one of the cached loaders below); a broken model folder shows a message and
+    stops the page instead of a stack trace."""
+    from textgen.errors import TextgenError
+
+    try:
+        return loader(path)
+    except TextgenError as err:
+        st.error(f"This model cannot be used: {err}")
+        st.stop()
+
+
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
 def load_model_dir(path: str):
     """The loaded `textgen.artifacts.ModelDir` (shared, read-only)."""

@@ -165,3 +165,22 @@ def test_pages_without_models_say_how_to_get_one(tmp_path, monkeypatch):
         at = _page(AppTest.from_file(APP, default_timeout=TIMEOUT), page)
         _no_exception(at)
         assert any(message in i.value and "textgen train" in i.value for i in at.info), page
+
+
+def test_broken_model_folders_show_a_message_not_a_traceback(model_root, tmp_path, monkeypatch):
+    import shutil
+
+    for name in ("tiny_lstm", "tiny_sentiment"):
+        shutil.copytree(model_root / name, tmp_path / name)
+        data = (tmp_path / name / "model.keras").read_bytes()
+        (tmp_path / name / "model.keras").write_bytes(data[: len(data) // 2])  # truncated download
+    monkeypatch.setenv("TEXTGEN_MODEL_DIRS", str(tmp_path))
+    for page, key in (("inside", "inside_model"), ("sentiment", "sent_model"), ("generate", "gen_model")):
+        at = _page(AppTest.from_file(APP, default_timeout=TIMEOUT), page)
+        at.selectbox(key=key).select("tiny_lstm" if page != "sentiment" else "tiny_sentiment").run()
+        if page == "sentiment":
+            at.button(key="sent_example_Rave").click().run()
+        if page == "generate":
+            at.button[0].click().run()
+        _no_exception(at)
+        assert any("This model cannot be used" in e.value for e in at.error), page

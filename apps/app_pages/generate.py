@@ -42,7 +42,7 @@ if submitted:
     try:
         params = SamplingParams(length=int(length), temperature=float(temperature), top_k=int(top_k),
                                 top_p=float(top_p), num_samples=int(samples), seed=int(seed))
-        sampler = resources.sampler(models[name])
+        sampler = resources.load_or_stop(resources.sampler, models[name])
         # Per-user state (the RNN states, the texts so far) lives in this generator and these locals,
         # never in the cached sampler, which every session shares.
         boxes = [st.empty() for _ in range(params.num_samples)]

@@ -33,7 +33,7 @@ if cut:
 
 from textgen.introspect import trace  # noqa: E402  (after the cheap checks: imports TensorFlow)
 
-bundle = resources.load_model_dir(models[name])
+bundle = resources.load_or_stop(resources.load_model_dir, models[name])
 result = trace(bundle.model, text)
 unknown = [c for c, k in zip(result.chars, result.known) if not k]
 if unknown:

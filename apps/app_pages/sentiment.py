@@ -38,7 +38,7 @@ with single:
         text, cut = ui.truncate(text, ui.MAX_TEXT_CHARS)
         if cut:
             st.warning(f"The text was cut to its first {ui.MAX_TEXT_CHARS:,} characters.")
-        predictor = resources.predictor(models[name])
+        predictor = resources.load_or_stop(resources.predictor, models[name])
         result = predictor.predict([text])[0]
         vader = resources.vader_analyzer().polarity_scores(text)["compound"]
         cols = st.columns(3)
@@ -85,7 +85,7 @@ with batch:
         if problem:
             st.error(problem)
         else:
-            predictor = resources.predictor(models[name])
+            predictor = resources.load_or_stop(resources.predictor, models[name])
             rows = predictor.predict(texts)
             analyzer = resources.vader_analyzer()
             table = pd.DataFrame(rows)
