@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 app: $(STAMP)
-	$(PY) -m streamlit run apps/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
+	$(PY) -m streamlit run apps/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true --browser.gatherUsageStats false
 
 clean:
 	rm -rf $(VENV) .pytest_cache
