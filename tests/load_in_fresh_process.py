@@ -48,7 +48,7 @@ def main(manifest_path: str) -> None:
         custom_failed = False
     except Exception:  # Keras raises TypeError for an unknown registered class
         custom_failed = True
-    import textgen  # noqa: F401  (registers MinimalGRUCell and PeepholeLSTMCell)
+    import textgen  # noqa: F401  (registers the custom cells and MaskedMaxMeanPooling)
 
     for entry in custom:
         diffs[entry["path"]] = max_diff(keras.models.load_model(entry["path"], safe_mode=True), entry)

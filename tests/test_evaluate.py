@@ -3,6 +3,7 @@ and a tiny sentiment model trained on real VADER movie snippets against its base
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 from textgen import cli, evaluate, train
-from textgen.artifacts import save_model_dir
-from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
+from textgen.artifacts import load_model_dir, save_model_dir
+from textgen.config import CharLMConfig, ConfigError, RNNConfig, SentimentConfig
 from textgen.models import build_char_lm
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 6
@@ -125,3 +126,40 @@ def test_sentiment_training_and_baselines(movies_data_dir, tmp_path, capsys):
     assert ev["baseline_vader"]["accuracy"] > 0.55 and ev["baseline_tfidf_logreg"]["accuracy"] > 0.55
     assert ev["baseline_tfidf_logreg"]["train_examples"] == 2000
     assert sum(map(sum, ev["model"]["confusion_matrix"])) == 300
+
+
+@pytest.mark.slow
+def test_transfer_starts_from_the_source_vocabulary_and_weights(movies_data_dir, tmp_path, capsys):
+    """--init-from: the source's vocabulary and weights start the run (with learning rate 0 they stay
+    exactly; the new valence head is fresh), a pooled model trains, and a shape mismatch is refused."""
+    kw = dict(data_dir=movies_data_dir, verbose=0, print_fn=lambda s: None)
+    source_cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=8, bidirectional=True), max_tokens=3000,
+                                 sequence_length=30, embedding_dim=8, valence_head=False, pooling="max_mean")
+    cfg = train.TrainConfig(epochs=1, batch_size=64, learning_rate=0.005, train_limit=1000, seed=1, deterministic=False)
+    source = train.train("sentiment", "vader_sentiment/movies", tmp_path / "src", source_cfg, cfg, **kw)
+    assert np.isfinite(source.history["val_loss"]).all()
+
+    target_cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=8, bidirectional=True, dropout=0.2), max_tokens=3000,
+                                 sequence_length=50, embedding_dim=8, valence_head=True, pooling="max_mean")
+    frozen = train.TrainConfig(epochs=1, batch_size=64, learning_rate=0.0, train_limit=500, seed=2,
+                               deterministic=False, init_from=str(tmp_path / "src"))
+    train.train("sentiment", "vader_sentiment/movies", tmp_path / "dst", target_cfg, frozen, **kw)
+    src, dst = load_model_dir(tmp_path / "src"), load_model_dir(tmp_path / "dst")
+    assert dst.model.get_layer("vectorize").get_vocabulary() == src.model.get_layer("vectorize").get_vocabulary()
+    np.testing.assert_array_equal(dst.model.get_layer("embedding").get_weights()[0],
+                                  src.model.get_layer("embedding").get_weights()[0])
+    texts = tf.constant(["a gripping , beautifully acted film", "dull and lifeless", ""])
+    np.testing.assert_allclose(dst.model(texts)["polarity"], src.model(texts)["polarity"], atol=1e-6)
+    assert set(dst.model.output) == {"polarity", "valence"}
+    init = dst.metadata["init_from"]
+    assert init["path"] == str(tmp_path / "src") and init["weights_sha256"] == src.metadata["weights_sha256"]
+    assert set(init["layers_copied"]) == {"embedding", "bi_rnn_0", "polarity"}
+
+    wrong = dataclasses.replace(target_cfg, embedding_dim=16)
+    with pytest.raises(ConfigError, match=r"embedding_dim: 8 there, 16 here"):
+        train.train("sentiment", "vader_sentiment/movies", tmp_path / "bad", wrong, frozen, **kw)
+    assert not (tmp_path / "bad").exists()
+    argv = ["train", "sentiment", "--dataset", "vader_sentiment/movies", "--data-dir", str(movies_data_dir),
+            "--init-from", str(tmp_path / "nowhere"), "--out", str(tmp_path / "bad2")]
+    assert cli.main(argv) == 2
+    assert "does not exist" in capsys.readouterr().err

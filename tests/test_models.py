@@ -142,10 +142,11 @@ def test_rnn_layers_refuses_a_model_without_rnn():
 
 
 def sentiment(kind: str, vocabulary: list[str], *, bidirectional: bool = True, sequence_length: int = 12,
-              layers: int = 2, seed: int = 0, valence_head: bool = True) -> keras.Model:
+              layers: int = 2, seed: int = 0, valence_head: bool = True, pooling: str = "last") -> keras.Model:
     cfg = SentimentConfig(rnn=RNNConfig(cell=kind, units=4, layers=layers, bidirectional=bidirectional,
                                         dropout=0.2),
-                          max_tokens=50, sequence_length=sequence_length, embedding_dim=3, valence_head=valence_head)
+                          max_tokens=50, sequence_length=sequence_length, embedding_dim=3, valence_head=valence_head,
+                          pooling=pooling)
     model = build_sentiment_model(cfg, vocabulary)
     randomise(model, seed)
     return model
@@ -163,11 +164,12 @@ def test_adapted_vocabulary(word_vocabulary):
     assert word_vocabulary.index("a") < word_vocabulary.index("fun")  # most frequent first
 
 
+@pytest.mark.parametrize("pooling", ["last", "max_mean"])
 @pytest.mark.parametrize("kind", CELL_KINDS)
-def test_sentiment_padding_is_masked(kind, word_vocabulary):
+def test_sentiment_padding_is_masked(kind, pooling, word_vocabulary):
     """A right-padded batch gives what each text gives alone, and what an unpadded model gives."""
     texts = ["good film", "a dull and boring plot", "fine", "the unseen zebra was good"]
-    padded = sentiment(kind, word_vocabulary, seed=4)
+    padded = sentiment(kind, word_vocabulary, seed=4, pooling=pooling)
     ids = np.asarray(padded.get_layer("vectorize")(np.array(texts)))
     assert (ids == 0).sum() > 0 and (ids == 1).sum() == 2  # padding present; two unknown words
     batch = {k: np.asarray(v) for k, v in padded(np.array(texts)).items()}
@@ -175,7 +177,7 @@ def test_sentiment_padding_is_masked(kind, word_vocabulary):
     assert ((batch["polarity"] > 0) & (batch["polarity"] < 1)).all()
     for i, text in enumerate(texts):
         words = len(text.split())
-        exact = sentiment(kind, word_vocabulary, sequence_length=words, seed=4)  # no padding at all
+        exact = sentiment(kind, word_vocabulary, sequence_length=words, seed=4, pooling=pooling)  # no padding
         exact.set_weights(padded.get_weights())
         alone = exact(np.array([text]))
         for head in ("polarity", "valence"):
@@ -194,6 +196,20 @@ def test_sentiment_heads_and_shapes(word_vocabulary):
     assert model.get_layer("embedding").mask_zero
 
 
+def test_max_mean_pooling_reads_every_word(word_vocabulary):
+    """Pooled over the words: (batch, 4·units) into the heads; the max and mean are those of the
+    bidirectional outputs at the text's words only, and an empty text pools to zeros."""
+    model = sentiment("gru", word_vocabulary, layers=1, seed=3, pooling="max_mean")
+    assert model.get_layer("polarity").input.shape[-1] == 16  # (max, mean) × 2 directions × 4 units
+    texts = np.array(["a dull and boring plot", ""])
+    ids = model.get_layer("vectorize")(texts)
+    seq = model.get_layer("bi_rnn_0")(model.get_layer("embedding")(ids))  # (2, 12, 8), mask propagated
+    pooled = np.asarray(model.get_layer("pool")(seq, mask=np.asarray(ids) != 0))
+    words = np.asarray(seq)[0, :5]  # the five words of the first text
+    np.testing.assert_allclose(pooled[0], np.concatenate([words.max(0), words.mean(0)]), atol=1e-6)
+    np.testing.assert_array_equal(pooled[1], np.zeros(16))
+
+
 # ---------------------------------------------------------------- save -> load in a fresh process
 
 
@@ -207,13 +223,15 @@ def test_saved_models_load_in_a_fresh_process(tmp_path, word_vocabulary):
         for task, model, inputs in [
             ("charlm", char_lm(kind, seed=10 + i), lm_inputs),
             ("sentiment", sentiment(kind, word_vocabulary, seed=20 + i), text_inputs),
+            ("pooled", sentiment(kind, word_vocabulary, seed=30 + i, pooling="max_mean", layers=1), text_inputs),
         ]:
             path = tmp_path / f"{task}_{kind}.keras"
             model.save(path)
             out = model(np.array(inputs))
             out = {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) else {"output": np.asarray(out)}
             np.savez(tmp_path / f"{task}_{kind}.npz", **out)
-            entries.append({"path": str(path), "custom": kind in ("minimal_gru", "peephole_lstm"),
+            custom = kind in ("minimal_gru", "peephole_lstm") or task == "pooled"  # textgen.layers
+            entries.append({"path": str(path), "custom": custom,
                             "inputs": inputs, "expected": str(tmp_path / f"{task}_{kind}.npz")})
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"models": entries}, ensure_ascii=False), encoding="utf-8")

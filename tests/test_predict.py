@@ -21,10 +21,10 @@ TEXTS = ["a wonderful film", "", "AWFUL!!! plot", "日本語のレビュー 😀
          "\x00\x07\t\n"]
 
 
-def tiny_sentiment(valence: bool = True, cell: str = "lstm") -> tuple[keras.Model, SentimentConfig]:
+def tiny_sentiment(valence: bool = True, cell: str = "lstm", pooling: str = "last") -> tuple[keras.Model, SentimentConfig]:
     keras.utils.set_random_seed(1)
     config = SentimentConfig(rnn=RNNConfig(cell=cell, units=6, bidirectional=True), max_tokens=40,
-                             sequence_length=16, embedding_dim=5, valence_head=valence)
+                             sequence_length=16, embedding_dim=5, valence_head=valence, pooling=pooling)
     return build_sentiment_model(config, adapt_word_vocabulary(config, CORPUS)), config
 
 
@@ -67,6 +67,17 @@ def test_model_without_valence_head_and_custom_cell():
     assert all(set(r) == {"text", "p_positive", "label"} for r in rows)
     expected = model(tf.constant(["great", "awful"]))["polarity"].numpy()[:, 0]
     np.testing.assert_allclose([r["p_positive"] for r in rows], expected, atol=1e-6)
+
+
+def test_pooled_model_through_the_cut_padding_path():
+    """A max_mean model keeps the cut-at-embedding fast path, and cutting padding changes nothing."""
+    model, _ = tiny_sentiment(pooling="max_mean")
+    predictor = SentimentPredictor(model, batch_size=4)
+    assert predictor._tail is not None and "pool" in [layer.name for layer in predictor._tail.layers]
+    expected = model(tf.constant(TEXTS), training=False)
+    rows = predictor.predict(TEXTS)
+    np.testing.assert_allclose([r["p_positive"] for r in rows], expected["polarity"].numpy()[:, 0], atol=1e-6)
+    np.testing.assert_allclose([r["valence"] for r in rows], expected["valence"].numpy()[:, 0], atol=1e-5)
 
 
 def test_character_model_is_refused(tmp_path):

@@ -1,6 +1,6 @@
 """textgen: recurrent neural networks for character-level generation and sentiment.
 
-Importing the package registers the custom cells, so `.keras` files that use them load.
+Importing the package registers the custom cells and layers, so `.keras` files that use them load.
 """
 
 import os as _os
@@ -10,6 +10,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from textgen import cells  # noqa: E402,F401  (registers MinimalGRUCell, PeepholeLSTMCell)
 from textgen.cells import MinimalGRUCell, PeepholeLSTMCell  # noqa: E402
+from textgen.layers import MaskedMaxMeanPooling  # noqa: E402  (registered on import)
 
 __version__ = "0.1.0"
-__all__ = ["MinimalGRUCell", "PeepholeLSTMCell", "__version__"]
+__all__ = ["MaskedMaxMeanPooling", "MinimalGRUCell", "PeepholeLSTMCell", "__version__"]

@@ -422,8 +422,10 @@ def describe(f: Facts) -> str:
         return (f"A character-level language model: {vocab} characters (+ [UNK]) -> {c.embedding_dim}-dimensional "
                 f"embedding -> {stack} -> next-character logits. It reads and writes text one character at a time.")
     heads = "polarity (sigmoid) and valence (linear, -4..4)" if c.valence_head else "polarity (sigmoid)"
+    reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
+               else " (its final state)")
     return (f"A sentiment model on raw text: word vectorisation ({c.max_tokens} tokens, {c.sequence_length} words "
-            f"kept) -> {c.embedding_dim}-dimensional embedding -> {stack} -> {heads}.")
+            f"kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
 
 
 def make_samples(model, temperatures: Sequence[float], seed: int, length: int, prompt: str) -> list[str]:

@@ -172,6 +172,12 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequence-length", type=int, default=256, help="words kept per text (default: 256)")
     p.add_argument("--valence-head", action=argparse.BooleanOptionalAction, default=True,
                    help="add the valence output, trained where the corpus has valence (default: on)")
+    p.add_argument("--init-from", default="", metavar="MODEL_DIR",
+                   help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
+                        "match, sequence length and valence head may differ) (default: from scratch)")
+    p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
+                   help="read the last recurrent layer as its final state, or as the max and mean of its "
+                        "outputs over the words (default: last)")
     p.set_defaults(func=_run_train)
 
 
@@ -186,12 +192,15 @@ def train_configs(args) -> tuple:
                     "rnn.dropout": args.dropout, "embedding_dim": args.embedding_dim}
     if args.task == "sentiment":
         model_values.update({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
-                             "sequence_length": args.sequence_length, "valence_head": args.valence_head})
+                             "sequence_length": args.sequence_length, "valence_head": args.valence_head,
+                             "pooling": args.pooling})
     train_values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
                     "validation_steps": args.validation_steps, "batch_size": args.batch_size,
                     "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,
                     "schedule": args.schedule, "clipnorm": args.clipnorm, "patience": args.patience,
                     "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
+    if args.task == "sentiment":
+        train_values["init_from"] = args.init_from
     model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
     out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
     return model_cfg, train_cfg, out

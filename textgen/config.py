@@ -143,9 +143,14 @@ class SentimentConfig:
     embedding_dim: int = 64  # size of each word embedding
     valence_head: bool = True  # add the linear valence output (trained only where the corpus has it)
     standardize: str = "lower_and_strip_punctuation"  # TextVectorization standardisation
+    # How the last recurrent layer is read: "last" = its final state (the classic many-to-one
+    # reading); "max_mean" = max and mean of its outputs over the words (masked), which lets a
+    # long review's strongest phrases count wherever they are.
+    pooling: str = "last"
 
     def __post_init__(self):
         check_types(self)
+        _check_choice("pooling", self.pooling, ("last", "max_mean"))
         _check_range("max_tokens", self.max_tokens, 3, None)
         _check_range("sequence_length", self.sequence_length, 1, None)
         _check_range("embedding_dim", self.embedding_dim, 1, None)
@@ -307,6 +312,10 @@ class TrainConfig:
     validation_fraction: float = 0.1  # sentiment corpora without a validation split: last fraction of train
     valence_weight: float = 1.0  # weight of the valence head's Huber loss (sentiment)
     tensorboard: bool = True  # write TensorBoard logs to DIR/logs
+    # Sentiment transfer: a textgen sentiment model directory whose vocabulary and weights (embedding,
+    # recurrent layers, heads of the same shape) start this run instead of a fresh vocabulary and
+    # random weights. "" = train from scratch.
+    init_from: str = ""
 
     def __post_init__(self):
         _check_range("epochs", self.epochs, 1, None)

@@ -343,6 +343,7 @@ class TaskData:
     steps_per_epoch: int  # batches in one full pass over the training data
     splits: dict  # split name -> how it was used
     extra_metadata: dict
+    init_weights: dict | None = None  # layer name -> weights that start the run (--init-from)
 
 
 def _charlm_data(dataset: str, cfg: TrainConfig, data_dir, manual_dir, seed: int) -> TaskData:
@@ -394,9 +395,63 @@ def _sentiment_targets(with_valence: bool):
     return fn
 
 
+# Fields a transfer source may differ in: they carry no weights.
+_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout"}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], dict[str, list[np.ndarray]], dict]:
+    """(vocabulary, layer name -> weights, metadata) of the sentiment model a transfer run starts from.
+
+    Raises:
+        ModelDirError: `path` is not a loadable model directory.
+        ConfigError: it is not a sentiment model, or its shape differs from `model_cfg`.
+    """
+    from textgen.artifacts import load_model_dir
+
+    source = load_model_dir(path)
+    if not isinstance(source.config, SentimentConfig):
+        raise ConfigError(f"--init-from {path}: a {source.task} model; transfer needs a sentiment model")
+    theirs, ours = _flat(config_lib.to_dict(source.config)), _flat(config_lib.to_dict(model_cfg))
+    diff = sorted(k for k in set(theirs) | set(ours) if k not in _TRANSFER_FREE and theirs.get(k) != ours.get(k))
+    if diff:
+        raise ConfigError(
+            f"--init-from {path}: the model shapes differ ("
+            + ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in diff)
+            + "); give this run the same model flags (only the sequence length, valence head and dropout may differ)")
+    vocabulary = source.model.get_layer("vectorize").get_vocabulary()
+    weights = {layer.name: layer.get_weights() for layer in source.model.layers if layer.get_weights()}
+    info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
+            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
+    return vocabulary, weights, info
+
+
+def _start_from(model: keras.Model, weights: dict[str, list[np.ndarray]], apply: bool = True) -> list[str]:
+    """Copies `weights` into the layers of `model` with the same name and shapes; returns their names.
+
+    `apply=False` only names them (a resumed run has its own checkpoint already).
+    """
+    copied = []
+    for layer in model.layers:
+        source = weights.get(layer.name)
+        if source and [tuple(w.shape) for w in layer.get_weights()] == [tuple(w.shape) for w in source]:
+            if apply:
+                layer.set_weights(source)
+            copied.append(layer.name)
+    return copied
+
+
 def _sentiment_data(dataset: str, model_cfg: SentimentConfig, cfg: TrainConfig, data_dir, manual_dir, seed: int) -> TaskData:
     from textgen import data
     from textgen.models import adapt_word_vocabulary
+
+    source = transfer_source(cfg.init_from, model_cfg) if cfg.init_from else None  # fail before loading data
 
     kw = dict(data_dir=data_dir, manual_dir=manual_dir)
     train = data.load_sentiment_corpus(dataset, "train", **kw)
@@ -414,7 +469,8 @@ def _sentiment_data(dataset: str, model_cfg: SentimentConfig, cfg: TrainConfig, 
         splits["validation"] = f"last {n_val} examples of train"
     splits["train"] = f"train ({n_train} examples)"
     splits["test"] = "test"
-    vocabulary = adapt_word_vocabulary(model_cfg, train.map(lambda ex: ex["text"]))
+    # A transfer run keeps its source's vocabulary: the copied embedding rows stay aligned with their words.
+    vocabulary = source[0] if source else adapt_word_vocabulary(model_cfg, train.map(lambda ex: ex["text"]))
     labels = np.array([int(ex["label"]) for ex in train.as_numpy_iterator()])
     to_xyw = _sentiment_targets(model_cfg.valence_head)
     train = train.cache()
@@ -430,7 +486,9 @@ def _sentiment_data(dataset: str, model_cfg: SentimentConfig, cfg: TrainConfig, 
     return TaskData(
         vocabulary=vocabulary, train_fn=train_fn, val_fn=val_fn,
         steps_per_epoch=max(1, n_train // cfg.batch_size), splits=splits,
-        extra_metadata={"train_label_counts": {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}},
+        extra_metadata={"train_label_counts": {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))},
+                        **({"init_from": source[2]} if source else {})},
+        init_weights=source[1] if source else None,
     )
 
 
@@ -521,6 +579,8 @@ def train(
     if cfg.strategy == "multiworker" and task != "charlm":
         raise ConfigError("--strategy multiworker trains character models only (its custom loop has one loss); "
                           "use default or mirrored for sentiment")
+    if cfg.init_from and task != "sentiment":
+        raise ConfigError("--init-from (transfer) starts sentiment models only")
     if cfg.strategy == "multiworker" and cfg.seed is None:
         raise ConfigError("--strategy multiworker needs --seed: every worker must shuffle the data the same way")
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
@@ -570,6 +630,11 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             compile_model(task, model, cfg, make_optimizer(cfg, steps * cfg.epochs))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+    if td.init_weights:
+        copied = _start_from(model, td.init_weights, apply=state is None)
+        td.extra_metadata["init_from"]["layers_copied"] = copied
+        if state is None:
+            print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
     callback = RunState(rd.state_dir, cfg.patience, state)
     if state is not None:
         callback.restore(model, state)

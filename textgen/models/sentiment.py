@@ -2,7 +2,9 @@
 
 text (batch,) string -> `vectorize` TextVectorization -> word ids (batch, sequence_length),
 0 = padding on the right -> Embedding(mask_zero) (batch, seq, embedding_dim) -> [Bidirectional]
-RNN stack, the last one returning only its final output (batch, units or 2·units) -> two heads:
+RNN stack, the last one read as its final output (batch, units or 2·units) or, with
+`pooling="max_mean"`, as the max and mean of its outputs over the unmasked words (batch, 2·units
+or 4·units) -> two heads:
 `polarity` (batch, 1) sigmoid P(positive), trained with binary cross-entropy, and `valence`
 (batch, 1) linear on VADER's −4..4 scale, trained with the Huber loss only where the corpus has
 valence.
@@ -16,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from textgen.config import SentimentConfig
+from textgen.layers import MaskedMaxMeanPooling
 from textgen.models.rnn import make_rnn
 
 
@@ -51,12 +54,15 @@ def build_sentiment_model(config: SentimentConfig, vocabulary: Sequence[str]) ->
     ids = vectorize(text)  # (batch, sequence_length) int64, right-padded with 0
     x = keras.layers.Embedding(vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding")(ids)
     rnn_cfg = config.rnn
+    pooled = config.pooling == "max_mean"
     for i in range(rnn_cfg.layers):
         last = i == rnn_cfg.layers - 1
-        rnn = make_rnn(rnn_cfg.cell, rnn_cfg.units, return_sequences=not last, name=f"rnn_{i}")
+        rnn = make_rnn(rnn_cfg.cell, rnn_cfg.units, return_sequences=pooled or not last, name=f"rnn_{i}")
         if rnn_cfg.bidirectional:
             rnn = keras.layers.Bidirectional(rnn, name=f"bi_rnn_{i}")
-        x = rnn(x)  # (batch, seq, units·dirs) or, last, (batch, units·dirs)
+        x = rnn(x)  # (batch, seq, units·dirs) or, last and not pooled, (batch, units·dirs)
+        if last and pooled:
+            x = MaskedMaxMeanPooling(name="pool")(x)  # (batch, 2·units·dirs), padding excluded
         if rnn_cfg.dropout:
             x = keras.layers.Dropout(rnn_cfg.dropout, name=f"dropout_{i}")(x)
     outputs = {"polarity": keras.layers.Dense(1, activation="sigmoid", name="polarity")(x)}

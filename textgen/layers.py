@@ -1,0 +1,43 @@
+"""Custom layers other than the cells (those live in `textgen.cells`).
+
+Registered like the cells, so a `.keras` file that uses them loads after `import textgen`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="textgen")
+class MaskedMaxMeanPooling(keras.layers.Layer):
+    """Max and mean over the unmasked time steps: (batch, time, features) -> (batch, 2·features).
+
+    `keras.layers.GlobalMaxPooling1D` ignores the mask, so padded steps would take part in the max
+    (a right-padded Bidirectional RNN outputs zeros or repeated states there), and the result would
+    depend on how much padding a batch carries. Here padded steps never count: the output of a text
+    is the same whatever the padding. A text with no unmasked step (empty after vectorisation)
+    pools to zeros.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)  # (batch, time, 1)
+        weight = ops.cast(keep, inputs.dtype)
+        count = ops.sum(weight, axis=1)  # (batch, 1)
+        mean = ops.sum(inputs * weight, axis=1) / ops.maximum(count, 1)  # (batch, features)
+        lowest = ops.min(inputs, axis=1, keepdims=True)  # below every real value of the row
+        largest = ops.max(ops.where(keep, inputs, lowest), axis=1)  # (batch, features)
+        largest = ops.where(count > 0, largest, ops.zeros_like(largest))
+        return ops.concatenate([largest, mean], axis=-1)  # (batch, 2·features)
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # one vector per text: nothing left to mask
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None if input_shape[-1] is None else 2 * input_shape[-1])
