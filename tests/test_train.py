@@ -122,11 +122,11 @@ def test_same_seed_same_first_epoch_loss(shakespeare_data_dir, tmp_path):
     assert runs[0].history["loss"][0] != runs[2].history["loss"][0]
 
 
-def _train_cmd(data_dir: Path, out: Path, seed: bool = True) -> list[str]:
+def _train_cmd(data_dir: Path, out: Path, seed: bool = True, quiet: bool = True) -> list[str]:
     return [sys.executable, "-m", "textgen", "train", "charlm", "--data-dir", str(data_dir), "--out", str(out),
             "--cell", "gru", "--units", "32", "--embedding-dim", "8", "--epochs", "4",
             "--steps-per-epoch", "40", "--validation-steps", "2", "--batch-size", "16", "--seq-len", "32",
-            "--quiet"] + (["--seed", "3"] if seed else [])
+            ] + (["--quiet"] if quiet else []) + (["--seed", "3"] if seed else [])
 
 
 @pytest.mark.slow
@@ -158,9 +158,13 @@ def test_kill_9_mid_run_then_resume(shakespeare_data_dir, tmp_path):
                                       seed=3), data_dir=shakespeare_data_dir, **QUIET)
 
     # The same command (here without --seed: the run's recorded seed is taken over) resumes it.
-    done = subprocess.run(_train_cmd(shakespeare_data_dir, out, seed=False), env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_train_cmd(shakespeare_data_dir, out, seed=False, quiet=False), env=env,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"resuming {out} after epoch {killed_at} of 4" in done.stdout
+    # Output to a pipe or log: one line per epoch, no redrawn progress bar.
+    assert "Epoch 4/4" in done.stdout and "━" not in done.stdout and "\x1b[" not in done.stdout
+    assert len([line for line in done.stdout.splitlines() if "val_loss" in line]) == 4 - killed_at
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 4  # nothing lost, nothing run twice
     meta = load_model_dir(out).metadata

@@ -155,7 +155,8 @@ def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
                    help="strict config override, repeatable: a model key (rnn.units=64) or a train key "
                         "(train.learning_rate=0.001); value parsed as JSON (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out (default: refuse)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (default: Keras progress bar)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no per-epoch output (default: a progress bar on a terminal, one line per epoch in a log)")
 
 
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
@@ -179,6 +180,14 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
                    help="read the last recurrent layer as its final state, or as the max and mean of its "
                         "outputs over the words (default: last)")
     p.set_defaults(func=_run_train)
+
+
+def _train_verbosity(quiet: bool) -> int:
+    """Keras verbosity: 0 quiet; 1 the live progress bar on a terminal; 2 one line per epoch when
+    output goes to a file (a progress bar there is megabytes of redrawn lines in `nohup` logs)."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
 
 
 def train_configs(args) -> tuple:
@@ -211,7 +220,7 @@ def _run_train(args) -> int:
 
     model_cfg, train_cfg, out = train_configs(args)
     train.train(args.task, args.dataset, out, model_cfg, train_cfg, data_dir=args.data_dir,
-                manual_dir=args.manual_dir, overwrite=args.overwrite, verbose=0 if args.quiet else 1)
+                manual_dir=args.manual_dir, overwrite=args.overwrite, verbose=_train_verbosity(args.quiet))
     return 0
 
 
