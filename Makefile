@@ -116,8 +116,10 @@ $(EVAL_DIR)/vader_sentiment-%.json: FORCE
 	$(TEXTGEN) evaluate $(MODELS_DIR)/vader_sentiment --dataset vader_sentiment/$* --baselines --json $(VADER_SRC) > $@.tmp
 	mv $@.tmp $@
 
+# docs/model_notes/NAME.md (what was tried, how far from a target) goes into the card's Notes when present.
 card-%:
-	$(TEXTGEN) card $(MODELS_DIR)/$* --title "$(TITLE_$*)" --command "$(TRAIN_$*)" $(addprefix --evaluation ,$(EVALS_$*))
+	$(TEXTGEN) card $(MODELS_DIR)/$* --title "$(TITLE_$*)" --command "$(TRAIN_$*)" $(addprefix --evaluation ,$(EVALS_$*)) \
+		$(if $(wildcard docs/model_notes/$*.md),--notes docs/model_notes/$*.md)
 
 compare-zoo:
 	$(TEXTGEN) compare $(addprefix $(MODELS_DIR)/zoo_,$(ZOO_KINDS)) --out docs --limit-chars 20000 $(SHAKESPEARE_SRC)

@@ -76,7 +76,7 @@ def test_card_numbers_come_from_metadata(run, model_dir):
     assert f"| training time | {meta['training_time_s']:.1f} s" in text
     assert f"| seed | {meta['seed']} |" in text
     assert f"| source commit | {meta['git_commit']} |" in text
-    assert "- Target (test loss <= 1.47 nats/char): not met." in text  # 6 steps of training
+    assert f"- Target (test loss <= 1.47 nats/char): not met, {m['loss_nats'] - 1.47:.4f} nats/char above it." in text
     assert "```bash\n" + run[1] + "\n```" in text  # normalised to `textgen train ...`
     assert "![training curve](training_curve.png)" in text and "## Limitations" in text
 
@@ -201,3 +201,42 @@ def test_anchor_sets_follow_task_dataset_and_name(run):
     assert "target for this model (TFDS test split)" in labels["shakespeare_char"]
     assert "target for this model (TFDS test split)" not in labels["zoo_gru"]
     assert card.verdicts(card.Facts("zoo_gru", md.metadata, md.config, 1, 1, 1, False)) == []
+
+
+def test_notes_are_recorded_shown_and_checked(run, model_dir, tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("Tried a 1-layer LSTM first: 1.62 nats.\n\n### Next\n\nTrain longer.\n")
+    assert cli.main(["card", str(model_dir), "--command", run[1], "--notes", str(notes), "--sample-length", "40"]) == 0
+    text = (model_dir / "README.md").read_text()
+    assert "## Notes\n\nTried a 1-layer LSTM first: 1.62 nats.\n\n### Next\n\nTrain longer.\n\n## " in text
+    assert json.loads((model_dir / "metadata.json").read_text())["card_notes"].startswith("Tried a 1-layer")
+    assert card.verify_card(model_dir) == []
+    # Rewriting the card without --notes keeps them; a hand edit of them is caught.
+    card.write_card(model_dir, command=run[1], sample_length=40)
+    assert "Tried a 1-layer LSTM first" in (model_dir / "README.md").read_text()
+    (model_dir / "README.md").write_text(text.replace("1.62 nats", "1.42 nats"))
+    assert "the card's notes differ from metadata.json's card_notes" in card.verify_card(model_dir)
+    notes.write_text("## Results\n")
+    capsys.readouterr()
+    assert cli.main(["card", str(model_dir), "--command", run[1], "--notes", str(notes)]) == 2
+    assert "level-2 headings" in capsys.readouterr().err
+    assert cli.main(["card", str(model_dir), "--command", run[1], "--notes", str(tmp_path / "none.md")]) == 2
+
+
+def test_verdicts_say_how_far_a_target_is_and_transfer_is_described():
+    from textgen.config import SentimentConfig
+
+    labels = [1, 0, 1, 0, 1]
+    meta = {"task": "sentiment", "dataset": {"name": "aclimdb"},
+            "metrics": _result("aclimdb", labels, [0.9, 0.1, 0.8, 0.2, 0.2], [0.5] * 5),  # accuracy 0.8
+            "init_from": {"path": "saved_models/imdb_sentiment", "dataset": "aclimdb",
+                          "layers_copied": ["embedding", "bi_rnn_0"]}}
+    f = card.Facts("imdb_sentiment", meta, SentimentConfig(pooling="max_mean"), 1000, 10, 20, False)
+    assert card.verdicts(f) == ["Target (>= 90% test accuracy): not met, 10.00 percentage points short."]
+    text = card.describe(f)
+    assert "max and mean of its outputs over the words" in text
+    assert "started from `saved_models/imdb_sentiment` (trained on `aclimdb`)" in text
+    assert "weights of embedding, bi_rnn_0" in text
+    lm = card.Facts("shakespeare_char", {"task": "charlm", "dataset": {"name": "tiny_shakespeare"},
+                                         "metrics": {"loss_nats": 1.5}}, None, 1, 1, 1, False)
+    assert card.verdicts(lm) == ["Target (test loss <= 1.47 nats/char): not met, 0.0300 nats/char above it."]

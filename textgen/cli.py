@@ -408,6 +408,9 @@ def add_card_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
                    help=f"characters per sample, >= 1 (default {SAMPLE_LENGTH})")
     p.add_argument("--prompt", default="", help="prompt of the samples (default: empty = start after a newline)")
+    p.add_argument("--notes", default=None, metavar="FILE",
+                   help="Markdown file shown under '## Notes' (what was tried, how far from a target), recorded in "
+                        "metadata.json (default: keep the recorded notes)")
     p.add_argument("--check", action="store_true",
                    help="write nothing: compare the existing card with metadata.json, print each difference, "
                         "exit 1 if any (default: off)")
@@ -429,8 +432,15 @@ def _run_card(args) -> int:
         if not os.path.isfile(name):
             raise UserError(f"--evaluation {name} is not a file")
         evaluations.append(read_json(name))
+    notes = None
+    if args.notes is not None:
+        if not os.path.isfile(args.notes):
+            raise UserError(f"--notes {args.notes} is not a file")
+        with open(args.notes, encoding="utf-8") as f:
+            notes = f.read()
     path = card.write_card(args.model_dir, command=args.command, title=args.title, evaluations=evaluations,
-                           sample_seed=args.sample_seed, sample_length=args.sample_length, prompt=args.prompt)
+                           sample_seed=args.sample_seed, sample_length=args.sample_length, prompt=args.prompt,
+                           notes=notes)
     print(f"wrote {path}")
     return 0
 
