@@ -36,7 +36,7 @@ def _no_exception(at):
 def test_inside_page_traces_text_and_shows_gates(app):
     at = _page(app, "inside")
     _no_exception(at)
-    assert at.selectbox(key="inside_model").options == ["tiny_gru", "tiny_lstm"]
+    assert at.selectbox(key="inside_model").options[:2] == ["tiny_gru", "tiny_lstm"]  # then the shipped ones
     at.selectbox(key="inside_model").select("tiny_lstm").run()
     _no_exception(at)
     assert at.radio(key="inside_view").options == ["hidden a⟨t⟩", "update gate", "forget gate", "output gate", "cell state c⟨t⟩"]
@@ -67,13 +67,19 @@ def test_models_page_shows_cards_and_metrics(app):
     at.selectbox(key="models_pick").select("tiny_sentiment").run()
     _no_exception(at)
     assert any("Tiny sentiment" in m.value for m in at.markdown)
-    assert at.dataframe[0].value["metric"].tolist() == ["test_accuracy"]
+    table = at.dataframe[0].value  # the model next to its baseline, numbers from metadata.json
+    assert table["reader"].tolist() == ["this model", "majority"]
+    assert table["accuracy"].tolist() == [0.5, 0.55] and table["valence MAE"].tolist()[0] == 2.1
+    at.selectbox(key="models_pick").select("tiny_lstm").run()
+    _no_exception(at)
+    table = at.dataframe[0].value
+    assert table["reader"].tolist() == ["this model", "unigram"] and table["bits/char"].tolist() == [6.06, 4.76]
 
 
 def test_generate_page_streams_and_is_repeatable(app):
     at = _page(app, "generate")
     _no_exception(at)
-    assert at.selectbox(key="gen_model").options == ["tiny_gru", "tiny_lstm"]
+    assert at.selectbox(key="gen_model").options[:2] == ["tiny_gru", "tiny_lstm"]  # then the shipped ones
     at.text_area(key="gen_prompt").input("To be 😀")
     at.slider(key="gen_length").set_value(40)
     at.number_input(key="gen_samples").set_value(2)

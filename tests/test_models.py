@@ -246,3 +246,20 @@ def test_saved_models_load_in_a_fresh_process(tmp_path, word_vocabulary):
     assert set(report["max_abs_diff"]) == {e["path"] for e in entries}
     for path, diff in report["max_abs_diff"].items():
         assert diff <= 1e-6, (path, diff)
+
+
+def test_bigram_tokens_follow_the_words_and_round_trip(tmp_path):
+    """ngrams=2: the words' ids, then the word pairs' ids; the layer keeps them through .keras."""
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4, bidirectional=True), max_tokens=200,
+                          sequence_length=10, embedding_dim=3, ngrams=2, pooling="max_mean")
+    vocabulary = adapt_word_vocabulary(cfg, CORPUS)
+    assert "good film" in vocabulary and "good" in vocabulary
+    model = build_sentiment_model(cfg, vocabulary)
+    ids = np.asarray(model.get_layer("vectorize")(np.array(["not good film"])))[0]
+    words = [vocabulary[i] for i in ids if i]
+    assert words[:3] == [w if w in vocabulary else "[UNK]" for w in ("not", "good", "film")]
+    assert words[3:] == [p if p in vocabulary else "[UNK]" for p in ("not good", "good film")]
+    model.save(tmp_path / "bigram.keras")
+    loaded = keras.models.load_model(tmp_path / "bigram.keras")
+    texts = np.array(["a good film", "dull plot, good acting", ""])
+    np.testing.assert_allclose(np.asarray(loaded(texts)["polarity"]), np.asarray(model(texts)["polarity"]), atol=1e-6)

@@ -431,6 +431,33 @@ def card_tables(f: Facts) -> list[tuple[str, Table]]:
     return tables + [("Model and training", model_table(f))]
 
 
+def metric_rows(metadata: dict) -> list[dict]:
+    """The test metrics and every recorded evaluation, each next to the baselines scored on the same
+    examples, as flat rows for a table (the app's Models page). Numbers are metadata.json's own."""
+    dataset = metadata.get("dataset")
+    name = dataset.get("name", "?") if isinstance(dataset, dict) else str(dataset or "?")
+    results = [(f"{name} test", metadata.get("metrics") or {})]
+    results += [(f"{key.replace(':', ' ')}, re-evaluated", r) for key, r in sorted((metadata.get("evaluations") or {}).items())]
+    rows = []
+    for where, r in results:
+        if not isinstance(r, dict):
+            continue
+        if "loss_nats" in r:  # character model: the result itself, then its baselines
+            readers = [("this model", r)] + [(k[len("baseline_"):], v) for k, v in sorted(r.items())
+                                              if k.startswith("baseline_") and isinstance(v, dict)]
+            rows += [{"evaluated on": where, "reader": name, "loss (nats/char)": v.get("loss_nats"),
+                      "bits/char": v.get("bits_per_char"), "characters": v.get("characters")} for name, v in readers]
+        elif isinstance(r.get("model"), dict):  # sentiment: "model" and "baseline_*" entries
+            readers = [("this model", r["model"])] + [(k[len("baseline_"):].replace("_", " "), v) for k, v in sorted(r.items())
+                                                      if k.startswith("baseline_") and isinstance(v, dict)]
+            for name, v in readers:
+                valence = v.get("valence") or {}
+                rows.append({"evaluated on": where, "reader": name, "accuracy": v.get("accuracy"), "F1": v.get("f1"),
+                             "examples": v.get("examples"), "valence MAE": valence.get("mae"),
+                             "valence r": valence.get("pearson_r")})
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Rendering
 
@@ -446,8 +473,9 @@ def describe(f: Facts) -> str:
     heads = "polarity (sigmoid) and valence (linear, -4..4)" if c.valence_head else "polarity (sigmoid)"
     reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
                else " (its final state)")
-    text = (f"A sentiment model on raw text: word vectorisation ({c.max_tokens} tokens, {c.sequence_length} words "
-            f"kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
+    tokens = "words" if c.ngrams == 1 else f"words, then word {'pairs' if c.ngrams == 2 else f'n-grams up to {c.ngrams}'}"
+    text = (f"A sentiment model on raw text: vectorisation into {tokens} ({c.max_tokens} tokens, the first "
+            f"{c.sequence_length} kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
     source = f.metadata.get("init_from")
     if source:
         copied = ", ".join(source.get("layers_copied") or []) or "no layer"

@@ -176,6 +176,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", default="", metavar="MODEL_DIR",
                    help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
                         "match, sequence length and valence head may differ) (default: from scratch)")
+    p.add_argument("--ngrams", type=int, default=1,
+                   help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
+                        "--max-tokens and --sequence-length (default: 1)")
     p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
                    help="read the last recurrent layer as its final state, or as the max and mean of its "
                         "outputs over the words (default: last)")
@@ -202,7 +205,7 @@ def train_configs(args) -> tuple:
     if args.task == "sentiment":
         model_values.update({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
                              "sequence_length": args.sequence_length, "valence_head": args.valence_head,
-                             "pooling": args.pooling})
+                             "pooling": args.pooling, "ngrams": args.ngrams})
     train_values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
                     "validation_steps": args.validation_steps, "batch_size": args.batch_size,
                     "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,

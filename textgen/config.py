@@ -147,10 +147,14 @@ class SentimentConfig:
     # reading); "max_mean" = max and mean of its outputs over the words (masked), which lets a
     # long review's strongest phrases count wherever they are.
     pooling: str = "last"
+    # Tokens per text: 1 = its words; 2 = its words, then its word pairs ("not good"), as fastText
+    # reads IMDB. The pairs share the vocabulary (max_tokens) and the sequence (sequence_length).
+    ngrams: int = 1
 
     def __post_init__(self):
         check_types(self)
         _check_choice("pooling", self.pooling, ("last", "max_mean"))
+        _check_range("ngrams", self.ngrams, 1, 3)
         _check_range("max_tokens", self.max_tokens, 3, None)
         _check_range("sequence_length", self.sequence_length, 1, None)
         _check_range("embedding_dim", self.embedding_dim, 1, None)

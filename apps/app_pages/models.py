@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import resources
+from textgen.card import metric_rows
 
 st.title("Models")
 
@@ -28,16 +29,12 @@ with tabs[0]:
         config = resources.read_json_file(str(folder / "config.json")) or {}
         left, right = st.columns([3, 2])
         with right:
-            st.markdown("**Test metrics**")
-            metrics = meta.get("metrics") or {}
-            flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-            if flat:
-                st.dataframe(pd.DataFrame({"metric": list(flat), "value": list(flat.values())}), hide_index=True)
-            baselines = meta.get("baselines") or metrics.get("baselines")
-            if isinstance(baselines, dict) and baselines:
-                st.markdown("**Baselines on the same examples**")
-                st.dataframe(pd.DataFrame(baselines).T, use_container_width=True)
-            if not flat and not baselines:
+            st.markdown("**Test metrics, next to baselines on the same examples**")
+            rows = metric_rows(meta)
+            if rows:
+                table = pd.DataFrame(rows).dropna(axis=1, how="all")
+                st.dataframe(table, hide_index=True, use_container_width=True)
+            else:
                 st.caption("No metrics recorded in metadata.json.")
             curve = next(iter(sorted(folder.glob("*.png"))), None)
             if curve is not None:

@@ -1,7 +1,7 @@
 """Sentiment model (many-to-one): raw strings in, polarity and valence out.
 
-text (batch,) string -> `vectorize` TextVectorization -> word ids (batch, sequence_length),
-0 = padding on the right -> Embedding(mask_zero) (batch, seq, embedding_dim) -> [Bidirectional]
+text (batch,) string -> `vectorize` TextVectorization -> word ids (batch, sequence_length) (with
+`ngrams=2`: the words' ids, then those of the word pairs), 0 = padding on the right -> Embedding(mask_zero) (batch, seq, embedding_dim) -> [Bidirectional]
 RNN stack, the last one read as its final output (batch, units or 2·units) or, with
 `pooling="max_mean"`, as the max and mean of its outputs over the unmasked words (batch, 2·units
 or 4·units) -> two heads:
@@ -28,6 +28,8 @@ def _vectorizer(config: SentimentConfig, vocabulary: Sequence[str] | None = None
         standardize=config.standardize,
         output_mode="int",
         output_sequence_length=config.sequence_length,
+        # ngrams=2: the words, then the word pairs (ids (batch, sequence_length) either way)
+        ngrams=config.ngrams if config.ngrams > 1 else None,
         vocabulary=list(vocabulary) if vocabulary is not None else None,
         name="vectorize",
     )
