@@ -1,0 +1,115 @@
+"""The app as `make app` serves it: on the shipped models in saved_models/, in a real browser.
+
+The other browser tests use tiny random models (fast, every widget); this one checks that the four
+pages work on the real models users start from, and that those models behave (a rave reads positive,
+a pan negative). Screenshots go to test-artifacts/shipped_*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.browser_support import ARTIFACTS, CHROMIUM, expect_no_exception, launch_browser, running_app, wait_idle
+from tests.conftest import require
+from tests.test_shipped_models import PRESENT, SHIPPED_NAMES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is missing (apt-get install chromium)")
+    require(set(SHIPPED_NAMES) <= set(PRESENT), f"saved_models/ lacks {sorted(set(SHIPPED_NAMES) - set(PRESENT))}")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    empty = tmp_path_factory.mktemp("no_extra_models")  # only saved_models/ (and ~/.textgen/models)
+    with running_app(empty, ARTIFACTS / "streamlit_shipped.log") as url, sync_playwright() as p:
+        browser = launch_browser(p)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(180_000)
+        pg.app_url = url
+        yield pg
+        browser.close()
+
+
+def _open(page, path):
+    page.goto(f"{page.app_url}/{path}")
+    page.wait_for_selector('[data-testid="stMain"] h1')
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+
+
+def _pick(page, index, option):
+    page.locator('[data-testid="stSelectbox"]').nth(index).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+
+
+def _p_positive(page) -> float:
+    value = page.locator('[data-testid="stMetric"]').first.locator('[data-testid="stMetricValue"]').inner_text()
+    return float(value.strip().rstrip("%")) / 100
+
+
+def test_generate_with_the_shakespeare_model(page):
+    _open(page, "")
+    assert page.locator('[data-testid="stSelectbox"]').first.inner_text().strip().startswith("shakespeare_char")
+    page.get_by_role("textbox", name="Prompt").fill("ROMEO:\n")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text(re.compile(r"chars/s")).wait_for()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    text = page.locator('[data-testid="stCode"]').first.inner_text()
+    assert text.startswith("ROMEO:\n") and len(text) > 100
+    page.screenshot(path=str(ARTIFACTS / "shipped_generate.png"), full_page=True)
+
+
+@pytest.mark.parametrize("model", ["imdb_sentiment", "vader_sentiment"])
+def test_sentiment_with_the_shipped_models(page, model):
+    _open(page, "sentiment")
+    _pick(page, 0, model)
+    page.get_by_role("button", name="Rave").click()
+    page.get_by_text("VADER compound").wait_for()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    assert _p_positive(page) > 0.5  # a real model reads the rave as positive
+    if model == "vader_sentiment":
+        page.get_by_text("Valence (−4 … +4)").wait_for()
+    page.get_by_text("How the reading evolves, word by word").wait_for()
+    page.screenshot(path=str(ARTIFACTS / f"shipped_{model}.png"), full_page=True)
+    page.get_by_role("button", name="Pan").click()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    assert _p_positive(page) < 0.5
+
+
+def test_inside_the_shakespeare_model(page):
+    _open(page, "inside")
+    box = page.get_by_role("textbox", name="Text to read")
+    box.fill("JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?")
+    box.press("Control+Enter")
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    page.get_by_text("forget gate").first.click()
+    page.get_by_text(re.compile(r"Showing the forget gate of rnn_0 \(lstm\)")).wait_for()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    page.get_by_text("Next-character guesses").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "shipped_inside.png"), full_page=True)
+
+
+def test_models_page_with_cards_and_the_comparison(page):
+    _open(page, "models")
+    page.get_by_text("Test metrics, next to baselines on the same examples").wait_for()
+    page.get_by_text("Reproduce").first.wait_for()  # the card
+    page.screenshot(path=str(ARTIFACTS / "shipped_models.png"), full_page=True)
+    page.get_by_role("tab", name="Cell-kind comparison").click()
+    page.locator('[data-testid="stImage"]').first.wait_for()
+    wait_idle(page)
+    expect_no_exception(page)
+    page.screenshot(path=str(ARTIFACTS / "shipped_comparison.png"), full_page=True)
