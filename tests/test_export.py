@@ -72,8 +72,9 @@ def exported(tmp_path_factory):
     for w in char.weights:
         w.assign(w.numpy() * 3.0)
     save_model_dir(root / "char", char, char_cfg, {})
+    # The shipped IMDB model's shape: words then word pairs, max-and-mean pooled (custom layer).
     sent_cfg = SentimentConfig(rnn=RNNConfig(cell="minimal_gru", units=6, bidirectional=True), max_tokens=30,
-                               sequence_length=8, embedding_dim=4)
+                               sequence_length=12, embedding_dim=4, ngrams=2, pooling="max_mean")
     sent = build_sentiment_model(sent_cfg, adapt_word_vocabulary(sent_cfg, ["a great film", "awful plot", "fine"]))
     save_model_dir(root / "sent", sent, sent_cfg, {})
     export_model_dir(root / "char", root / "char_sm")
