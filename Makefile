@@ -72,14 +72,14 @@ zoo_train = $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell $(1) --uni
 # heads see the max and mean of its outputs (a decisive phrase counts wherever it is). Words alone with
 # the same pooling reached 88.46 % (docs/model_notes/imdb_sentiment.md).
 IMDB_TRAIN := $(TEXTGEN) train sentiment --dataset aclimdb --cell gru --units 64 --bidirectional \
-	--embedding-dim 64 --max-tokens 100000 --ngrams 2 --sequence-length 800 --pooling max_mean --dropout 0.4 \
-	--no-valence-head --batch-size 64 --epochs 3 --patience 1 --learning-rate 0.002 --seed 1 $(IMDB_SRC) \
+	--embedding-dim 64 --max-tokens 150000 --ngrams 2 --sequence-length 1000 --pooling max_mean --dropout 0.5 \
+	--no-valence-head --batch-size 64 --epochs 2 --patience 1 --learning-rate 0.002 --seed 1 $(IMDB_SRC) \
 	--out $(MODELS_DIR)/imdb_sentiment --overwrite
 
 # Transfer: starts from the IMDB model (its vocabulary, embedding, BiGRU and polarity head; the
 # valence head is new), so it must be trained after imdb_sentiment (MODEL_NAMES keeps that order).
 VADER_TRAIN := $(TEXTGEN) train sentiment --dataset vader_sentiment/all --cell gru --units 64 --bidirectional \
-	--embedding-dim 64 --max-tokens 100000 --ngrams 2 --sequence-length 96 --pooling max_mean --dropout 0.4 --valence-head \
+	--embedding-dim 64 --max-tokens 150000 --ngrams 2 --sequence-length 96 --pooling max_mean --dropout 0.5 --valence-head \
 	--init-from $(MODELS_DIR)/imdb_sentiment --batch-size 32 --epochs 8 --patience 2 --learning-rate 0.001 \
 	--seed 1 $(VADER_SRC) --out $(MODELS_DIR)/vader_sentiment --overwrite
 
