@@ -309,6 +309,8 @@ def model_table(f: Facts) -> Table:
         ("epochs run", f"{m.get('epochs_run')} (best {val.get('best_epoch')}, stopped early: "
                        f"{'yes' if m.get('stopped_early') else 'no'}, resumes: {m.get('resumes', 0)})"),
         ("best validation loss", _num(val.get("best_loss"))),
+        *([("best validation accuracy (picked the epoch)", _pct(val["best_accuracy"]))]
+          if val.get("best_accuracy") is not None else []),
         ("seed", str(m.get("seed"))),
         ("precision / strategy", f"{m.get('precision')} / {m.get('strategy')} ({m.get('num_replicas')} replica(s))"),
         ("source commit", str(m.get("git_commit"))),

@@ -173,6 +173,8 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequence-length", type=int, default=256, help="words kept per text (default: 256)")
     p.add_argument("--valence-head", action=argparse.BooleanOptionalAction, default=True,
                    help="add the valence output, trained where the corpus has valence (default: on)")
+    p.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss",
+                   help="what picks the kept epoch and drives early stopping (default: val_loss)")
     p.add_argument("--init-from", default="", metavar="MODEL_DIR",
                    help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
                         "match, sequence length and valence head may differ) (default: from scratch)")
@@ -213,6 +215,7 @@ def train_configs(args) -> tuple:
                     "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
     if args.task == "sentiment":
         train_values["init_from"] = args.init_from
+        train_values["monitor"] = args.monitor
     model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
     out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
     return model_cfg, train_cfg, out

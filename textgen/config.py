@@ -306,7 +306,10 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam's peak learning rate (Keras's Adam default, as in the tutorial)
     schedule: str = "cosine"  # constant | cosine (to 10% of the peak) | exponential (x0.5 per 1/4 of the run)
     clipnorm: float = 1.0  # clip each gradient's norm to this (RNNs' gradients explode); 0 = off
-    patience: int = 3  # early stopping: epochs without a better val_loss; 0 = off (best weights still kept)
+    patience: int = 3  # early stopping: epochs without a better monitored value; 0 = off (best weights still kept)
+    # What picks the kept epoch and drives early stopping: "val_loss" (lower is better) or, for
+    # sentiment, "val_accuracy" (higher is better: the metric the task is judged by).
+    monitor: str = "val_loss"
     seed: int | None = None  # seeds Python, NumPy, TF and the shuffles; None = a random seed, recorded
     deterministic: bool = True  # with a seed: tf.config.experimental.enable_op_determinism()
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (weights stay float32)
@@ -331,6 +334,7 @@ class TrainConfig:
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_range("clipnorm", self.clipnorm, 0.0, None)
         _check_range("patience", self.patience, 0, None)
+        _check_choice("monitor", self.monitor, ("val_loss", "val_accuracy"))
         _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_range("train_limit", self.train_limit, 0, None)

@@ -152,7 +152,18 @@ def _saved_seed(out: Path) -> int | None:
         return None
 
 
+def _with_defaults(entry: dict) -> dict:
+    """A {"kind", "config"} entry of run.json with the fields a newer textgen added filled in with
+    their defaults, so a run started before a field existed still resumes."""
+    try:
+        cls = config_lib.CONFIG_KINDS[entry["kind"]]
+        return {"kind": entry["kind"], "config": config_lib.to_dict(config_lib.from_dict(cls, entry["config"]))}
+    except (KeyError, TypeError, ConfigError):
+        return entry
+
+
 def _run_mismatch(saved: dict, run: dict) -> str | None:
+    saved = {**saved, **{k: _with_defaults(saved[k]) for k in ("model_config", "train_config") if k in saved}}
     for key, what in (("task", "task"), ("dataset", "dataset"), ("model_config", "model config"),
                       ("train_config", "training config"), ("vocabulary", "vocabulary")):
         if saved.get(key) != run.get(key):
@@ -177,10 +188,11 @@ class RunState(keras.callbacks.Callback):
         state: a saved `state.json` to continue from, or None.
     """
 
-    def __init__(self, state_dir: Path | None, patience: int, state: dict | None = None):
+    def __init__(self, state_dir: Path | None, patience: int, state: dict | None = None, monitor: str = "val_loss"):
         super().__init__()
         self.state_dir = state_dir
         self.patience = patience
+        self.monitor = monitor
         state = state or {}
         self.epoch = state.get("epoch", 0)
         self.history: list[dict] = state.get("history", [])
@@ -214,10 +226,10 @@ class RunState(keras.callbacks.Callback):
         self.epoch = epoch + 1
         self.elapsed += time.perf_counter() - self._epoch_start
         self.history.append(logs)
-        monitor = logs.get("val_loss", logs.get("loss"))
-        improved = monitor < self.best
+        score = self.score(logs)
+        improved = score < self.best
         if improved:
-            self.best, self.best_epoch, self.wait = monitor, self.epoch, 0
+            self.best, self.best_epoch, self.wait = score, self.epoch, 0
             self._save_weights("best.weights.h5")
         else:
             self.wait += 1
@@ -231,6 +243,25 @@ class RunState(keras.callbacks.Callback):
             for old in self.state_dir.glob("epoch-*.weights.h5"):
                 if old.name != weights:
                     old.unlink(missing_ok=True)
+
+    def score(self, logs: dict) -> float:
+        """The monitored value of an epoch as a score where lower is better (-accuracy for accuracy)."""
+        if self.monitor == "val_accuracy":
+            # One head logs "val_accuracy"; with a valence head beside it Keras logs "val_polarity_accuracy".
+            value = logs.get("val_accuracy", logs.get("val_polarity_accuracy"))
+            if value is None:
+                raise ConfigError(f"monitor val_accuracy: no validation accuracy in the logs ({', '.join(sorted(logs))})")
+            return -value
+        return logs.get("val_loss", logs.get("loss"))
+
+    def validation_summary(self) -> dict:
+        """metadata.json's "validation": the chosen epoch, what chose it, its loss (and accuracy)."""
+        chosen = self.history[self.best_epoch - 1] if 0 < self.best_epoch <= len(self.history) else {}
+        out = {"best_epoch": self.best_epoch, "monitor": self.monitor,
+               "best_loss": chosen.get("val_loss", self.best if self.monitor == "val_loss" else None)}
+        if self.monitor == "val_accuracy":
+            out["best_accuracy"] = -self.best
+        return out
 
     def state_dict(self, weights: str) -> dict:
         return {
@@ -579,6 +610,8 @@ def train(
     if cfg.strategy == "multiworker" and task != "charlm":
         raise ConfigError("--strategy multiworker trains character models only (its custom loop has one loss); "
                           "use default or mirrored for sentiment")
+    if cfg.monitor == "val_accuracy" and task != "sentiment":
+        raise ConfigError("--monitor val_accuracy is for sentiment models; character models monitor val_loss")
     if cfg.init_from and task != "sentiment":
         raise ConfigError("--init-from (transfer) starts sentiment models only")
     if cfg.strategy == "multiworker" and cfg.seed is None:
@@ -635,7 +668,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
         td.extra_metadata["init_from"]["layers_copied"] = copied
         if state is None:
             print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
-    callback = RunState(rd.state_dir, cfg.patience, state)
+    callback = RunState(rd.state_dir, cfg.patience, state, monitor=cfg.monitor)
     if state is not None:
         callback.restore(model, state)
         print_fn(f"resuming {rd.path} after epoch {state['epoch']} of {cfg.epochs}")
@@ -694,7 +727,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             "task": task,
             "dataset": {"name": dataset, **_dataset_info(dataset, data_dir, manual_dir), "splits": td.splits},
             "metrics": metrics,
-            "validation": {"best_epoch": callback.best_epoch, "best_loss": callback.best},
+            "validation": callback.validation_summary(),
             "epochs_run": callback.epoch, "stopped_early": callback.stopped_early, "resumes": callback.resumes,
             "training_time_s": round(callback.elapsed, 3), "seed": cfg.seed, "precision": cfg.precision,
             "strategy": cfg.strategy, "num_replicas": strategy.num_replicas_in_sync,
