@@ -17,7 +17,8 @@ import pytest
 
 from textgen import cli, train
 from textgen.artifacts import load_model_dir
-from textgen.config import CharLMConfig, RNNConfig, load_config
+from textgen import config as config_lib
+from textgen.config import CharLMConfig, ConfigError, RNNConfig, load_config
 
 TINY_MODEL = CharLMConfig(rnn=RNNConfig(cell="gru", units=48), embedding_dim=16)
 # deterministic=False in-process: op determinism is process-wide and would outlive this test.
@@ -170,3 +171,44 @@ def test_kill_9_mid_run_then_resume(shakespeare_data_dir, tmp_path):
     meta = load_model_dir(out).metadata
     assert meta["resumes"] == 1 and meta["epochs_run"] == 4 and meta["seed"] == 3
     assert not (out / train.STATE_DIR).exists()
+
+
+def test_monitor_picks_the_epoch_and_drives_early_stopping():
+    """val_loss keeps the lowest loss; val_accuracy (sentiment) the highest accuracy, also under the
+    two-head name Keras logs; what picked the epoch goes to metadata.json."""
+    import keras
+
+    epochs = [{"loss": 0.41, "val_loss": 0.243, "val_accuracy": 0.8988},
+              {"loss": 0.09, "val_loss": 0.256, "val_accuracy": 0.9036}]
+    picked = {}
+    for monitor, key in (("val_loss", "val_accuracy"), ("val_accuracy", "val_accuracy"),
+                         ("val_accuracy", "val_polarity_accuracy")):
+        cb = train.RunState(None, patience=1, monitor=monitor)
+        cb.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        for i, logs in enumerate(epochs):
+            cb.on_epoch_end(i, {("val_polarity_accuracy" if k == "val_accuracy" else k): v for k, v in logs.items()}
+                            if key == "val_polarity_accuracy" else logs)
+        picked[(monitor, key)] = (cb.best_epoch, cb.stopped_early, cb.validation_summary())
+    assert picked[("val_loss", "val_accuracy")] == (1, True, {"best_epoch": 1, "monitor": "val_loss", "best_loss": 0.243})
+    for key in ("val_accuracy", "val_polarity_accuracy"):
+        assert picked[("val_accuracy", key)] == (2, False, {"best_epoch": 2, "monitor": "val_accuracy",
+                                                            "best_loss": 0.256, "best_accuracy": 0.9036})
+    cb = train.RunState(None, patience=0, monitor="val_accuracy")
+    cb.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    with pytest.raises(ConfigError, match="no validation accuracy"):
+        cb.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
+    with pytest.raises(ConfigError, match="for sentiment models"):
+        train.train("charlm", "tiny_shakespeare", "unused", TINY_MODEL,
+                    dataclasses.replace(TINY_TRAIN, monitor="val_accuracy"), **QUIET)
+
+
+def test_a_run_started_before_a_config_field_existed_still_resumes():
+    saved = {"task": "charlm", "dataset": "d", "vocabulary": ["a"],
+             "model_config": {"kind": "CharLMConfig", "config": {"embedding_dim": 8}},
+             "train_config": {"kind": "TrainConfig", "config": {"epochs": 4, "seed": 3}}}  # no monitor, init_from...
+    run = {"task": "charlm", "dataset": "d", "vocabulary": ["a"],
+           "model_config": {"kind": "CharLMConfig", "config": config_lib.to_dict(CharLMConfig(embedding_dim=8))},
+           "train_config": {"kind": "TrainConfig", "config": config_lib.to_dict(train.TrainConfig(epochs=4, seed=3))}}
+    assert train._run_mismatch(saved, run) is None
+    run["train_config"]["config"]["epochs"] = 5
+    assert "epochs: 4 then, 5 now" in train._run_mismatch(saved, run)
