@@ -28,8 +28,8 @@ clean:
 
 # --------------------------------------------------------------------------------------------
 # make models: retrain every shipped model in saved_models/ from scratch, evaluate, write the
-# cards and docs/cell_comparison.{md,png}. Expected time on this 2-core CPU: about 5 hours (an
-# estimate from timed steps; per model in docs/models.md). Offline defaults: the source files in
+# cards and docs/cell_comparison.{md,png}. Time on this 2-core CPU: about 2 hours (training times
+# recorded in the cards, per model in docs/models.md). Offline defaults: the source files in
 # ../shared/data. `make models RETRAIN=0` keeps finished models and continues interrupted runs
 # (every train command resumes its own unfinished run from the last completed epoch).
 MANUAL_DIR  ?= ../shared/data
