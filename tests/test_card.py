@@ -205,16 +205,18 @@ def test_anchor_sets_follow_task_dataset_and_name(run):
 
 def test_notes_are_recorded_shown_and_checked(run, model_dir, tmp_path, capsys):
     notes = tmp_path / "notes.md"
-    notes.write_text("Tried a 1-layer LSTM first: 1.62 nats.\n\n### Next\n\nTrain longer.\n")
+    notes.write_text("Tried a 1-layer LSTM first: 1.62 nats.\n\n| run | nats |\n| --- | --- |\n| 1 | 1.62 |\n\n"
+                     "### Next\n\nTrain longer.\n")
     assert cli.main(["card", str(model_dir), "--command", run[1], "--notes", str(notes), "--sample-length", "40"]) == 0
     text = (model_dir / "README.md").read_text()
-    assert "## Notes\n\nTried a 1-layer LSTM first: 1.62 nats.\n\n### Next\n\nTrain longer.\n\n## " in text
+    assert "## Notes\n\nTried a 1-layer LSTM first: 1.62 nats.\n\n| run | nats |" in text
+    assert "### Next\n\nTrain longer.\n\n## " in text
     assert json.loads((model_dir / "metadata.json").read_text())["card_notes"].startswith("Tried a 1-layer")
     assert card.verify_card(model_dir) == []
     # Rewriting the card without --notes keeps them; a hand edit of them is caught.
     card.write_card(model_dir, command=run[1], sample_length=40)
     assert "Tried a 1-layer LSTM first" in (model_dir / "README.md").read_text()
-    (model_dir / "README.md").write_text(text.replace("1.62 nats", "1.42 nats"))
+    (model_dir / "README.md").write_text(text.replace("| 1 | 1.62 |", "| 1 | 1.42 |"))  # a table in the notes
     assert "the card's notes differ from metadata.json's card_notes" in card.verify_card(model_dir)
     notes.write_text("## Results\n")
     capsys.readouterr()
