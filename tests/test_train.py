@@ -165,7 +165,8 @@ def test_kill_9_mid_run_then_resume(shakespeare_data_dir, tmp_path):
     assert f"resuming {out} after epoch {killed_at} of 4" in done.stdout
     # Output to a pipe or log: one line per epoch, no redrawn progress bar.
     assert "Epoch 4/4" in done.stdout and "━" not in done.stdout and "\x1b[" not in done.stdout
-    assert len([line for line in done.stdout.splitlines() if "val_loss" in line]) == 4 - killed_at
+    epoch_lines = [line for line in done.stdout.splitlines() if line.startswith("40/40 - ") and "val_loss:" in line]
+    assert len(epoch_lines) == 4 - killed_at
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 4  # nothing lost, nothing run twice
     meta = load_model_dir(out).metadata
