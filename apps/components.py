@@ -132,3 +132,5 @@ def read_uploaded_texts(name: str, data: bytes) -> tuple[list[str], str | None]:
 
 MAX_GENERATE_CHARS = 2000  # longest generation the app offers
 STREAM_CHUNK = 32  # characters per compiled call while streaming (smaller = smoother, a little slower)
+DEFAULT_PROMPT = "ROMEO:\n"  # the Generate page's starting values; the sampler is warmed up on them
+DEFAULT_LENGTH = 300

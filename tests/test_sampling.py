@@ -152,6 +152,23 @@ def test_long_prompt_is_primed_in_windows(gru_sampler):
     assert gru_sampler.generate(model_prompt, SamplingParams(length=10, temperature=0)) == [expected]
 
 
+def test_warm_up_compiles_the_request_shapes_and_changes_no_output():
+    params = SamplingParams(length=300, temperature=0.8, seed=9)
+    cold = Sampler(random_model("gru"))
+    expected = ["".join(c[0] for c in cold.stream("ROMEO:\n", params, chunk_size=32))]
+
+    warm = Sampler(random_model("gru"))
+    prime, sample = warm._functions(1)
+    warm.warm_up("ROMEO:\n", 300, 32)
+    traced = (prime.experimental_get_tracing_count(), sample.experimental_get_tracing_count())
+    assert traced == (1, 2)  # one prompt bucket (8); chunks of 32 and the last 12 in a bucket of 16
+    # A request of the same shape (other prompt and parameters) compiles nothing more ...
+    assert ["".join(c[0] for c in warm.stream("JULIET:", params, chunk_size=32))] != expected
+    assert (prime.experimental_get_tracing_count(), sample.experimental_get_tracing_count()) == traced
+    # ... and the warm-up left nothing behind: the same request gives the cold sampler's text.
+    assert ["".join(c[0] for c in warm.stream("ROMEO:\n", params, chunk_size=32))] == expected
+
+
 def test_empty_prompt_starts_from_newline(gru_sampler):
     params = SamplingParams(length=20, temperature=0.9, seed=5)
     assert gru_sampler.generate("", params) == gru_sampler.generate("\n", params)

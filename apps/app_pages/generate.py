@@ -19,10 +19,10 @@ with st.form("gen_form", border=False):
     left, right = st.columns([3, 2])
     with left:
         name = st.selectbox("Character model", list(models), key="gen_model")
-        prompt = st.text_area("Prompt", value="ROMEO:\n", height=100, key="gen_prompt",
+        prompt = st.text_area("Prompt", value=ui.DEFAULT_PROMPT, height=100, key="gen_prompt",
                               help="Any text; characters the model does not know are read as [UNK].")
     with right:
-        length = st.slider("Length (characters)", 10, ui.MAX_GENERATE_CHARS, 300, step=10, key="gen_length")
+        length = st.slider("Length (characters)", 10, ui.MAX_GENERATE_CHARS, ui.DEFAULT_LENGTH, step=10, key="gen_length")
         temperature = st.slider("Temperature", 0.0, 2.0, 0.8, step=0.05, key="gen_temperature",
                                 help="0 = always the most likely character (greedy)")
         c1, c2, c3 = st.columns(3)
