@@ -277,7 +277,7 @@ def test_xla_and_plain_graphs_agree(gru_sampler):
 
 @pytest.mark.slow
 def test_generation_benchmark_runs_small(rigged_dir, tmp_path, capsys):
-    """bench/generation.py on a small model prints one JSON line, measuring saved model directories too."""
+    """bench/generation.py on a small model prints one JSON line, measuring saved character models too."""
     import shutil
 
     generation = load_bench("generation")
@@ -291,7 +291,7 @@ def test_generation_benchmark_runs_small(rigged_dir, tmp_path, capsys):
     assert result["tutorial_b1_chars_per_s"] > 0 and result["ours_b1_chars_per_s"] > 0
     assert result["ours_b2_over_tutorial_b1"] > 0
     assert result["saved_models"]["rigged"]["b1_chars_per_s"] > 0
-    assert "sentiment" in result["saved_models"]["sent"]["skipped"]
+    assert set(result["saved_models"]) == {"rigged"}  # sentiment models are not generators: not listed
 
 
 def load_bench(name: str):
