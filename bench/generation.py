@@ -7,9 +7,10 @@ characters per second for
       takes and returns strings and carries the state), batch 1, copied from the TensorFlow
       "Text generation with an RNN" tutorial;
   (b) ours (`textgen.sampling.Sampler`, default jit_compile="auto") at batch 1 and batch 64,
-      float32 and bfloat16 weights;
+      float32 and bfloat16 weights, and int8 weights (the loop converted to TFLite, `textgen.lite`);
 each the best of two timed runs after a warm-up;
-and, at batch 1 and the large batch, float32 as shipped, every character model under saved_models/.
+and, at batch 1 and the large batch, float32 and int8, every character model under saved_models/,
+with what int8 costs: nats/char of float32 and int8 weights on real text (--quality-text).
 
 Usage: python -m bench.generation --json   (prints one JSON object)
 """
@@ -31,6 +32,9 @@ import tensorflow as tf  # noqa: E402
 
 # The 65 characters of tiny_shakespeare (sorted), as the tutorial's `vocab = sorted(set(text))`.
 SHAKESPEARE_VOCAB = sorted(set("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+
+
+DEFAULT_QUALITY_TEXT = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "tiny_shakespeare" / "input.txt")
 
 
 class TutorialModel(keras.Model):
@@ -157,9 +161,22 @@ def main(argv=None) -> int:
                         help="embedding size of the built model (default 256, the tutorial's)")
     parser.add_argument("--saved-models", default=str(Path(__file__).resolve().parents[1] / "saved_models"),
                         help="folder of model directories to measure too (default: the repo's saved_models/)")
+    parser.add_argument("--quality-text", default=DEFAULT_QUALITY_TEXT,
+                        help="text whose last --quality-chars characters score each saved model with float32 and "
+                             "int8 weights (default: the tiny_shakespeare file in ../shared/data when present; "
+                             "its last characters are in the TFDS test split); '' = skip")
+    parser.add_argument("--quality-chars", type=int, default=5000, help="characters scored (default 5000)")
     args = parser.parse_args(argv)
 
-    from textgen.sampling import Sampler, SamplingParams, load_sampler
+    from textgen.artifacts import load_model_dir
+    from textgen.lite import convert_step, nats_per_char
+    from textgen.sampling import CharLMCore, Sampler
+
+    quality_text = None
+    if args.quality_text and Path(args.quality_text).is_file():
+        quality_text = Path(args.quality_text).read_text(encoding="utf-8")[-args.quality_chars:]
+    elif args.quality_text != DEFAULT_QUALITY_TEXT:
+        parser.error(f"--quality-text {args.quality_text}: no such file")
 
     prompt = "ROMEO:"
     ids_from_chars = keras.layers.StringLookup(vocabulary=SHAKESPEARE_VOCAB, mask_token=None)
@@ -173,9 +190,9 @@ def main(argv=None) -> int:
                "length": args.length, "cpu_count": os.cpu_count(),
                "devices": [d.device_type for d in tf.config.list_physical_devices()],
                "tutorial_b1_chars_per_s": round(tut, 1)}
-    for precision in ("float32", "bfloat16"):
+    for precision in ("float32", "bfloat16", "int8"):
         sampler = Sampler(ours, precision=precision)
-        suffix = "" if precision == "float32" else "_bf16"
+        suffix = {"float32": "", "bfloat16": "_bf16", "int8": "_int8"}[precision]
         b1 = ours_chars_per_s(sampler, prompt, args.length, 1, repeats=2)
         bn = ours_chars_per_s(sampler, prompt, args.length, args.batch, repeats=2)
         results[f"ours{suffix}_b1_chars_per_s"] = round(b1, 1)
@@ -185,13 +202,24 @@ def main(argv=None) -> int:
     saved = {}
     for path in saved_model_dirs(Path(args.saved_models)):
         try:
-            sampler = load_sampler(path)
-        except Exception as err:  # a sentiment model or a broken directory: report, go on
+            model = load_model_dir(path).model
+            sampler, int8 = Sampler(model), Sampler(model, precision="int8")
+        except Exception as err:  # a broken directory: report, go on
             saved[path.name] = {"skipped": str(err).splitlines()[0]}
             continue
-        saved[path.name] = {"b1_chars_per_s": round(ours_chars_per_s(sampler, "\n", args.length, 1), 1),
-                            f"b{args.batch}_chars_per_s": round(ours_chars_per_s(sampler, "\n", args.length,
-                                                                                  args.batch), 1)}
+        entry = {}
+        for prefix, s in (("", sampler), ("int8_", int8)):
+            entry[f"{prefix}b1_chars_per_s"] = round(ours_chars_per_s(s, "\n", args.length, 1), 1)
+            entry[f"{prefix}b{args.batch}_chars_per_s"] = round(ours_chars_per_s(s, "\n", args.length, args.batch), 1)
+        if quality_text:
+            # What int8 weights cost: teacher-forced nats/char of the same step, float32 vs int8.
+            ids = sampler.codec.encode(quality_text)
+            core = CharLMCore(model, fuse_embedding=False)
+            for name, int8_weights in (("float32", False), ("int8", True)):
+                flat = convert_step(core, 1, int8=int8_weights)
+                entry[f"{name}_nats_per_char"] = round(nats_per_char(flat, ids, core.state_sizes), 4)
+            entry["quality_chars"] = len(quality_text)
+        saved[path.name] = entry
     results["saved_models"] = saved
     print(json.dumps(results))
     return 0

@@ -284,13 +284,24 @@ def test_generation_benchmark_runs_small(rigged_dir, tmp_path, capsys):
     shutil.copytree(rigged_dir, tmp_path / "rigged")
     config = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), max_tokens=20, sequence_length=4, embedding_dim=4)
     save_model_dir(tmp_path / "sent", build_sentiment_model(config, ["", "[UNK]", "good"]), config, {})
+    (tmp_path / "text.txt").write_text("zzzz" + "abcdefgh" * 30, encoding="utf-8")
     assert generation.main(["--json", "--length", "8", "--batch", "2", "--units", "8", "--embedding-dim", "4",
-                            "--saved-models", str(tmp_path)]) == 0
+                            "--saved-models", str(tmp_path), "--quality-text", str(tmp_path / "text.txt"),
+                            "--quality-chars", "100"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     assert result["tutorial_b1_chars_per_s"] > 0 and result["ours_b1_chars_per_s"] > 0
     assert result["ours_b2_over_tutorial_b1"] > 0
-    assert result["saved_models"]["rigged"]["b1_chars_per_s"] > 0
+    assert result["ours_int8_b1_chars_per_s"] > 0 and result["ours_int8_b2_over_tutorial_b1"] > 0
+    rigged = result["saved_models"]["rigged"]
+    assert rigged["b1_chars_per_s"] > 0 and rigged["int8_b2_chars_per_s"] > 0
+    # The rigged model predicts "abcdefgh" cyclically: the last 100 characters score low, and
+    # its weights (under 1,024 elements each) are not quantised, so int8 scores the same.
+    assert rigged["quality_chars"] == 100 and rigged["float32_nats_per_char"] < 0.5
+    assert rigged["int8_nats_per_char"] == rigged["float32_nats_per_char"]
+    with pytest.raises(SystemExit) as exit_info:  # argparse: message and exit 2 before any work
+        generation.main(["--json", "--quality-text", str(tmp_path / "missing.txt")])
+    assert exit_info.value.code == 2 and "missing.txt: no such file" in capsys.readouterr().err
     assert set(result["saved_models"]) == {"rigged"}  # sentiment models are not generators: not listed
 
 

@@ -285,8 +285,9 @@ def add_generate_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=1, help="samples generated side by side, 1..1024 (default 1)")
     p.add_argument("--seed", type=int, default=None,
                    help="integer 0..2**63-1; the same seed gives the same text (default: random, shown with --json)")
-    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                   help="weight precision of the compiled loop: float32 | bfloat16 (default float32)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "int8"), default="float32",
+                   help="weights of the compiled loop: float32 | bfloat16 | int8 (the loop converted to TFLite, "
+                        "about 3x faster at batch 1 on CPU, text of int8 weights) (default float32)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming the text")
     p.set_defaults(func=_run_generate)
 

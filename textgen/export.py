@@ -30,7 +30,8 @@ import keras
 import tensorflow as tf
 
 from textgen.errors import TextgenError
-from textgen.sampling import CharLMCore
+from textgen.lite import LiteError, convert_step
+from textgen.sampling import CharLMCore, seed_words_tf
 from textgen.vocab import UNK
 
 FORMATS = ("savedmodel", "tflite")
@@ -100,7 +101,7 @@ class CharLMExport(tf.Module):
                                                tf.zeros(shape, tf.bool))
         out, _, _, _ = self.core.sample(
             tf.maximum(num_chars, 0), logits, states, seen, tf.maximum(temperature, 0.0), tf.constant(0),
-            tf.constant(1.0), tf.constant(1.0), tf.cast(seed, tf.int64), tf.constant(0),
+            tf.constant(1.0), tf.constant(1.0), seed_words_tf(seed), tf.constant(0),
         )
         return tf.strings.reduce_join(tf.gather(self._vocab, out), axis=1)  # (batch,)
 
@@ -133,21 +134,10 @@ def export_char_tflite(model: keras.Model, path: str | os.PathLike, batch_size: 
     """Writes `model.tflite` (one step, builtins only) and `signature.json` into folder `path`."""
     core = CharLMCore(model, precision="float32", fuse_embedding=False)
     sizes = core.state_sizes
-    specs = [tf.TensorSpec((batch_size,), tf.int32, name="ids")] + [
-        tf.TensorSpec((batch_size, n), tf.float32, name=f"state_{i}") for i, n in enumerate(sizes)
-    ]
-
-    @tf.function(input_signature=specs)
-    def step(ids, *states):
-        logits, new = core.step(ids, states)  # plain matmuls: converts to TFLite builtins
-        return {"logits": logits, **{f"new_state_{i}": s for i, s in enumerate(new)}}
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], core)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        flat = converter.convert()
-    except Exception as err:  # a model whose step needs non-builtin ops
-        raise ExportError(f"TFLite conversion failed: {str(err).splitlines()[0]}") from err
+        flat = convert_step(core, batch_size)
+    except LiteError as err:
+        raise ExportError(str(err)) from err
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / TFLITE_FILE).write_bytes(flat)
