@@ -16,7 +16,7 @@ from textgen.sampling import CharLMCore, Sampler, SamplingError, SamplingParams
 
 from textgen.config import CharLMConfig, RNNConfig
 from textgen.models import build_char_lm
-from test_sampling import RIG_VOCAB, rigged_dir, rigged_model  # noqa: F401 - fixture
+from tests.test_sampling import RIG_VOCAB, rigged_dir, rigged_model  # noqa: F401 - fixture
 
 TEXT = "abc defg\nbad cafe\ngag bee\n" * 8
 
