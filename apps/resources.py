@@ -59,13 +59,13 @@ def models_or_stop(task: str) -> dict[str, str]:
     return models
 
 
-def load_or_stop(loader, path: str):
-    """`loader(path)` (one of the cached loaders below); a broken model folder shows a message and
-    stops the page instead of a stack trace."""
+def load_or_stop(loader, path: str, *args):
+    """`loader(path, *args)` (one of the cached loaders below); a broken model folder shows a
+    message and stops the page instead of a stack trace."""
     from textgen.errors import TextgenError
 
     try:
-        return loader(path)
+        return loader(path, *args)
     except TextgenError as err:
         st.error(f"This model cannot be used: {err}")
         st.stop()
@@ -80,16 +80,17 @@ def load_model_dir(path: str):
 
 
 @st.cache_resource(show_spinner="Compiling the sampler…", max_entries=16)
-def sampler(path: str):
-    """A compiled `textgen.sampling.Sampler` for a character model (thread-safe, holds no user state).
+def sampler(path: str, precision: str = "float32"):
+    """A compiled `textgen.sampling.Sampler` for a character model (thread-safe, holds no user state);
+    precision "float32" or "int8" (the TFLite loop, `textgen.lite`).
 
     It is warmed up on the Generate page's starting values, so the first click's speed is the
-    sampler's and not XLA's compile time (about 3 s for shakespeare_char, paid here once)."""
+    sampler's and not compile time (about 3 s for shakespeare_char, paid here once)."""
     from textgen.sampling import Sampler
 
     import components as ui
 
-    s = Sampler(load_model_dir(path).model)
+    s = Sampler(load_model_dir(path).model, precision=precision)
     s.warm_up(ui.DEFAULT_PROMPT, ui.DEFAULT_LENGTH, ui.STREAM_CHUNK)
     return s
 

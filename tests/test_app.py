@@ -95,6 +95,19 @@ def test_generate_page_streams_and_is_repeatable(app):
     assert at.session_state["gen_result"]["texts"] == generated
 
 
+def test_generate_page_int8_weights(app):
+    at = _page(app, "generate")
+    at.slider(key="gen_length").set_value(50)
+    at.selectbox(key="gen_precision").select("int8")
+    at.button[0].click().run()
+    _no_exception(at)
+    result = at.session_state["gen_result"]
+    assert result["precision"] == "int8" and len(result["texts"][0]) == 50
+    assert any("int8 weights" in m.value for m in at.markdown)
+    at.button[0].click().run()  # the same seed repeats within one precision
+    assert at.session_state["gen_result"]["texts"] == result["texts"]
+
+
 def test_generate_page_greedy_temperature_zero(app):
     at = _page(app, "generate")
     at.slider(key="gen_length").set_value(20)

@@ -81,6 +81,18 @@ def test_generate_with_the_shakespeare_model(page):
     text = page.locator('[data-testid="stCode"]').first.inner_text()
     assert text.startswith("ROMEO:\n") and len(text) > 100
     page.screenshot(path=str(ARTIFACTS / "shipped_generate.png"), full_page=True)
+    # The same request with int8 weights (the TFLite loop): text of its own, labelled as such.
+    page.get_by_role("combobox", name="Weights").click()
+    page.get_by_role("option", name="int8", exact=True).click()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text(re.compile(r"\(int8 weights\) — [\d,]+ chars/s")).wait_for()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    int8_text = page.locator('[data-testid="stCode"]').first.inner_text()
+    # 300 characters after the prompt (inner_text drops trailing whitespace); int8 logits differ
+    # slightly, so 300 sampled characters do not repeat the float32 text.
+    assert int8_text.startswith("ROMEO:\n") and 290 <= len(int8_text) <= len("ROMEO:\n") + 300
+    assert int8_text != text
 
 
 @pytest.mark.parametrize("model", ["imdb_sentiment", "vader_sentiment"])
