@@ -38,6 +38,19 @@ def _interpreter(flat: bytes, threads: int):
         return tf.lite.Interpreter(model_content=flat, num_threads=threads)
 
 
+def _to_tflite(function, core, int8: bool) -> bytes:
+    """A traced `function` (with an input signature) over `core`'s variables -> a builtins-only
+    TFLite flatbuffer; int8=True: dynamic-range quantisation (int8 weights, float activations)."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], core)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if int8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return converter.convert()
+    except Exception as err:  # noqa: BLE001 - the converter raises several unrelated types
+        raise LiteError(f"TFLite conversion failed: {str(err).splitlines()[0]}") from err
+
+
 class LiteSampleLoop:
     """`core.sample` for fixed (batch, steps), converted to TFLite with int8 weights.
 
@@ -74,13 +87,7 @@ class LiteSampleLoop:
             return {"ids": ids, "logits_out": logits, "seen_out": seen,
                     **{f"state_out_{i}": s for i, s in enumerate(states)}}
 
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([sample.get_concrete_function()], core)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]  # dynamic range: int8 weights, float activations
-        try:
-            return converter.convert()
-        except Exception as err:  # noqa: BLE001 - the converter raises several unrelated types
-            raise LiteError(f"the int8 sample loop could not be converted: {str(err).splitlines()[0]}") from err
+        return _to_tflite(sample, core, int8=True)
 
     def _runner(self, batch: int, steps: int):
         with self._lock:
@@ -122,14 +129,7 @@ def convert_step(core, batch_size: int = 1, int8: bool = False) -> bytes:
         logits, new = core.step(ids, states)  # plain matmuls: converts to TFLite builtins
         return {"logits": logits, **{f"new_state_{i}": s for i, s in enumerate(new)}}
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([step.get_concrete_function()], core)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if int8:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    try:
-        return converter.convert()
-    except Exception as err:  # noqa: BLE001 - a model whose step needs non-builtin ops
-        raise LiteError(f"TFLite conversion failed: {str(err).splitlines()[0]}") from err
+    return _to_tflite(step, core, int8=int8)
 
 
 def nats_per_char(flat: bytes, ids, state_sizes) -> float:
