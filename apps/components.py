@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import altair as alt
 import numpy as np
@@ -12,6 +13,11 @@ MAX_TEXT_CHARS = 5000  # longest text a page accepts; longer input is truncated 
 MAX_INSIDE_CHARS = 400  # longest text traced on the Inside page (heatmaps stay readable)
 MAX_UPLOAD_BYTES = 2_000_000  # batch-mode uploads larger than this are refused
 MAX_BATCH_ROWS = 2000  # texts predicted per upload
+
+
+def demote_headings(markdown: str) -> str:
+    """A document's own headings (# title, ## sections) would dwarf the page: two levels down."""
+    return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", markdown, flags=re.MULTILINE)
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:

@@ -604,6 +604,10 @@ def card_command(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# The card's "## Notes" section up to the next level-2 heading; group 1 is the notes' text.
+_NOTES_SECTION = re.compile(r"^## Notes\n\n(.*?)\n*(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+
+
 def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, prompt: str = "") -> list[str]:
     """Problems found comparing `README.md` with metadata.json (empty list: the card agrees).
 
@@ -625,7 +629,7 @@ def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, 
     problems = []
     expected = [row for _, table in card_tables(f) for row in (table.header, *table.rows)]
     # The notes are free Markdown (they may hold tables of their own); they are checked as a whole below.
-    found = _table_rows(re.sub(r"^## Notes\n.*?(?=^## )", "", text, flags=re.DOTALL | re.MULTILINE))
+    found = _table_rows(_NOTES_SECTION.sub("", text))
     for row in found:
         if row not in expected:
             problems.append(f"card row not from metadata.json: {' | '.join(row)}")
@@ -636,7 +640,7 @@ def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, 
         if f"- {v}" not in text:
             problems.append(f"card lacks the verdict: {v}")
     notes = (md.metadata.get(NOTES_KEY) or "").strip()
-    shown = re.search(r"^## Notes\n\n(.*?)\n\n## ", text, re.DOTALL | re.MULTILINE)
+    shown = _NOTES_SECTION.search(text)
     if (shown.group(1).strip() if shown else "") != notes:
         problems.append("the card's notes differ from metadata.json's card_notes")
     command = card_command(text)

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from textgen.errors import TextgenError
 from textgen.lite import LiteError, convert_step
-from textgen.sampling import CharLMCore, seed_words_tf
+from textgen.sampling import CharLMCore, seed_words
 from textgen.vocab import UNK
 
 FORMATS = ("savedmodel", "tflite")
@@ -101,7 +101,7 @@ class CharLMExport(tf.Module):
                                                tf.zeros(shape, tf.bool))
         out, _, _, _ = self.core.sample(
             tf.maximum(num_chars, 0), logits, states, seen, tf.maximum(temperature, 0.0), tf.constant(0),
-            tf.constant(1.0), tf.constant(1.0), seed_words_tf(seed), tf.constant(0),
+            tf.constant(1.0), tf.constant(1.0), seed_words(seed), tf.constant(0),
         )
         return tf.strings.reduce_join(tf.gather(self._vocab, out), axis=1)  # (batch,)
 

@@ -119,16 +119,12 @@ def _fmix32(h):
     return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
 
 
-def seed_words(seed: int) -> np.ndarray:
-    """A seed (0..2**63-1) as the (2,) uint32 [low, high] words the compiled loops take.
+def seed_words(seed) -> tf.Tensor:
+    """A seed (a Python int 0..2**63-1, or an int32/int64 scalar tensor) as the (2,) uint32
+    [low, high] words the compiled loops take (two's complement bits for negative tensors).
 
     The loops take words, not an int64, because TFLite has no 64-bit bitwise ops (the int8 engine
     runs the same loop converted to TFLite)."""
-    return np.array([seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF], dtype=np.uint32)
-
-
-def seed_words_tf(seed) -> tf.Tensor:
-    """`seed_words` for an int32 or int64 scalar tensor (two's complement bits for negatives)."""
     seed = tf.cast(seed, tf.int64)
     return tf.cast(tf.stack([tf.bitwise.bitwise_and(seed, 0xFFFFFFFF),
                              tf.bitwise.bitwise_and(tf.bitwise.right_shift(seed, 32), 0xFFFFFFFF)]), tf.uint32)
@@ -405,7 +401,7 @@ def _scalars(params: SamplingParams) -> tuple:
         tf.constant(params.top_k, tf.int32),
         tf.constant(params.top_p, tf.float32),
         tf.constant(params.repetition_penalty, tf.float32),
-        tf.constant(seed_words(params.seed)),
+        seed_words(params.seed),
     )
 
 

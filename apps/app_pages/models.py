@@ -1,21 +1,15 @@
 """Models: model cards, test metrics next to baselines, training curves, the cell-kind comparison."""
 
-import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+import components as ui
 import resources
 from textgen.card import metric_rows
 
 st.title("Models")
-
-
-def demote_headings(markdown: str) -> str:
-    """A document's own headings (# title, ## sections) would dwarf the page: two levels down."""
-    return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", markdown, flags=re.MULTILINE)
-
 
 comparison_md = resources.read_text_file(str(resources.DOCS / "cell_comparison.md"))
 models = resources.list_models()
@@ -51,13 +45,13 @@ with tabs[0]:
         with left:
             card = resources.read_text_file(str(folder / "README.md"))
             if card:
-                st.markdown(demote_headings(card))
+                st.markdown(ui.demote_headings(card))
             else:
                 st.caption(f"{folder} has no model card (README.md).")
 
 if comparison_md:
     with tabs[1]:
-        st.markdown(demote_headings(comparison_md))
+        st.markdown(ui.demote_headings(comparison_md))
         plot = resources.DOCS / "cell_comparison.png"
         if plot.is_file():
             st.image(str(plot))
