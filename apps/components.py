@@ -20,6 +20,15 @@ def demote_headings(markdown: str) -> str:
     return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", markdown, flags=re.MULTILINE)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: str) -> str:
+    """`text` (a model or file name, anything a user chose) escaped so st.markdown shows it literally:
+    a backtick, asterisk or bracket in a folder name never starts code, emphasis or a link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
 def truncate(text: str, limit: int) -> tuple[str, bool]:
     """(text cut to `limit` characters, whether it was cut)."""
     return (text[:limit], True) if len(text) > limit else (text, False)

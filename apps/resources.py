@@ -64,10 +64,12 @@ def load_or_stop(loader, path: str, *args):
     message and stops the page instead of a stack trace."""
     from textgen.errors import TextgenError
 
+    import components as ui
+
     try:
         return loader(path, *args)
     except TextgenError as err:
-        st.error(f"This model cannot be used: {err}")
+        st.error(f"This model cannot be used: {ui.plain(err)}")  # paths may hold Markdown characters
         st.stop()
 
 

@@ -203,3 +203,19 @@ def test_broken_model_folders_show_a_message_not_a_traceback(model_root, tmp_pat
             at.button[0].click().run()
         _no_exception(at)
         assert any("This model cannot be used" in e.value for e in at.error), page
+
+
+def test_generate_result_line_shows_a_folder_name_as_plain_text(model_root, tmp_path, monkeypatch):
+    """A model folder named with Markdown characters (a backtick, stars, brackets) shows literally."""
+    import shutil
+
+    name = "my`model *x* [a](b)"
+    shutil.copytree(model_root / "tiny_gru", tmp_path / name)
+    monkeypatch.setenv("TEXTGEN_MODEL_DIRS", str(tmp_path))
+    at = _page(AppTest.from_file(APP, default_timeout=TIMEOUT), "generate")
+    at.selectbox(key="gen_model").select(name).run()
+    at.slider(key="gen_length").set_value(10)
+    at.button[0].click().run()
+    _no_exception(at)
+    line = next(m.value for m in at.markdown if "chars/s" in m.value)
+    assert r"my\`model \*x\* \[a\]\(b\)" in line  # every Markdown character escaped: shown as typed

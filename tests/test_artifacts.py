@@ -192,3 +192,11 @@ def test_sentiment_config_mismatch_is_refused(tmp_path):
                                 sequence_length=4, embedding_dim=2), out / CONFIG_FILE)
     with pytest.raises(ModelDirError, match=r"rnn.bidirectional: config.json says False, model.keras has True"):
         load_model_dir(out)
+
+
+def test_metadata_task_that_contradicts_the_config_is_refused(saved):
+    meta = json.loads((saved / METADATA_FILE).read_text(encoding="utf-8"))
+    meta["task"] = "sentiment"  # beside a CharLMConfig
+    (saved / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelDirError, match="metadata.json says task 'sentiment'.*CharLMConfig"):
+        load_model_dir(saved)

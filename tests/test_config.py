@@ -184,3 +184,14 @@ def test_load_config_refuses_bad_files(tmp_path):
     path.write_text(json.dumps({"kind": "CharLMConfig", "config": {"rnn": {"units": -1}}}))
     with pytest.raises(ConfigError, match="units must be in"):
         load_config(path)
+
+
+def test_zero_learning_rate_is_refused(capsys):
+    from textgen import cli
+    from textgen.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="learning_rate must be > 0"):
+        TrainConfig(learning_rate=0.0)
+    assert TrainConfig(learning_rate=1e-9).learning_rate == 1e-9
+    assert cli.main(["train", "charlm", "--learning-rate", "0", "--out", "/nonexistent/never-written"]) == 2
+    assert "learning_rate must be > 0" in capsys.readouterr().err

@@ -147,16 +147,20 @@ def test_export_refuses_to_overwrite_and_bad_requests(exported, capsys):
     assert cli.main(["export", str(root / "char"), "--format", "tflite", "--batch-size", "0", "--out",
                      str(root / "x")]) == 2
     assert "batch size" in capsys.readouterr().err
+    assert cli.main(["export", str(root / "char"), "--format", "tflite", "--batch-size", "1000000000", "--out",
+                     str(root / "x")]) == 2  # no real request; would try to allocate gigabytes of states
+    assert "batch size must be an integer in [1, 65536]" in capsys.readouterr().err
+    assert not (root / "x").exists()
 
 
 @pytest.mark.slow
 def test_export_overwrite_replaces_atomically(exported, capsys):
     root = exported["root"]
     target = root / "replace_me"
-    target.mkdir()
-    (target / "old.txt").write_text("old", encoding="utf-8")
+    assert cli.main(["export", str(root / "char"), "--out", str(target)]) == 0  # a SavedModel first
+    assert (target / "saved_model.pb").is_file() and (target / ".textgen.json").is_file()
     assert cli.main(["export", str(root / "char"), "--format", "tflite", "--out", str(target), "--overwrite"]) == 0
-    assert sorted(p.name for p in target.iterdir()) == ["model.tflite", "signature.json"]
+    assert sorted(p.name for p in target.iterdir()) == [".textgen.json", "model.tflite", "signature.json"]
     assert not [p for p in root.iterdir() if p.name.startswith(".replace_me")]  # no temporary left behind
     assert cli.main(["export", str(root / "char"), "--format", "tflite"]) == 0  # default --out beside the model
     assert (root / "char-tflite" / "model.tflite").is_file()

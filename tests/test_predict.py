@@ -158,3 +158,34 @@ def load_bench(name: str):
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(f"bench.{name}")
+
+
+def test_predict_takes_one_string_as_one_text_and_refuses_other_types(predictor):
+    one = predictor.predict("a good film")
+    assert len(one) == 1 and one[0]["text"] == "a good film"
+    assert one[0]["p_positive"] == predictor.predict(["a good film"])[0]["p_positive"]
+    for bad in (None, 3, b"bytes", {"text": "x"}):
+        with pytest.raises(PredictError, match="string or a list of strings"):
+            predictor.predict(bad)
+    with pytest.raises(PredictError, match="text 1 must be a string"):
+        predictor.predict(["fine", None])
+
+
+def test_read_texts_refuses_non_utf8_and_binary_with_the_byte_offset(tmp_path, capsys):
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("good film\ncaf\u00e9 cr\u00e8me\n".encode("latin-1"))
+    with pytest.raises(PredictError, match=r"latin1.txt is not utf-8 text: cannot decode byte 0xe9 at byte offset 13"):
+        read_texts(str(latin))
+    assert read_texts(str(latin), "latin-1") == ["good film", "café crème"]
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(PredictError, match="binary"):
+        read_texts(str(binary))
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("\ufeffgreat\nbad\n".encode("utf-8"))
+    assert read_texts(str(bom)) == ["great", "bad"]  # the byte-order mark is not part of the first text
+    with pytest.raises(PredictError, match="unknown --encoding"):
+        read_texts(str(bom), "no-such-codec")
+    assert cli.main(["predict", str(tmp_path), "--file", str(latin)]) == 2
+    err = capsys.readouterr().err
+    assert "byte offset 13" in err and "--encoding" in err and len(err.strip().splitlines()) == 1

@@ -315,3 +315,30 @@ def load_bench(name: str):
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(f"bench.{name}")
+
+
+def test_huge_top_k_keeps_every_character(rigged, rigged_dir, capsys):
+    """top_k beyond the vocabulary (even beyond int64) means "all": the same text as top_k=0."""
+    base = rigged.generate("a", SamplingParams(length=30, temperature=1.5, seed=9))
+    for k in (len(RIG_VOCAB) + 1, 2**31, 10**20):
+        assert rigged.generate("a", SamplingParams(length=30, temperature=1.5, top_k=k, seed=9)) == base
+    assert cli.main(["generate", str(rigged_dir), "--prompt", "a", "--length", "30", "--temperature", "1.5",
+                     "--seed", "9", "--top-k", str(10**20), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == base
+
+
+def test_python_api_wrong_types_raise_textgens_errors(rigged):
+    from textgen.errors import TextgenError
+
+    for bad in (None, 123, 1.5, b"dir", ""):
+        with pytest.raises(ModelDirError, match="path"):
+            load_sampler(bad)
+    with pytest.raises(SamplingError, match="SamplingParams"):
+        rigged.generate("a", {"length": 3})
+    with pytest.raises(SamplingError, match="prompt must be a string"):
+        rigged.generate(None, SamplingParams(length=3))
+    with pytest.raises(SamplingError, match="SamplingParams"):
+        next(rigged.stream("a", None))
+    with pytest.raises(SamplingError, match="list of strings"):
+        next(rigged.stream_ids("ab", SamplingParams(length=3)))
+    assert issubclass(SamplingError, TextgenError) and issubclass(ModelDirError, TextgenError)

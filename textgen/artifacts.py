@@ -23,6 +23,9 @@ from textgen.errors import TextgenError
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
+CARD_FILE = "README.md"
+# What textgen writes at the top of a model directory (textgen.folders: what --overwrite may replace).
+MODEL_DIR_ENTRIES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE, CARD_FILE)
 
 TASKS = {CharLMConfig: "charlm", SentimentConfig: "sentiment"}
 
@@ -126,15 +129,22 @@ def _architecture_vs_config(model: keras.Model, config: Any) -> dict[str, tuple[
     }
 
 
+def check_model_dir_arg(path) -> None:
+    """Raises ModelDirError unless `path` is a str or os.PathLike (None, numbers... are refused)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ModelDirError(f"a model directory must be given as a path (str or os.PathLike); got {path!r}")
+
+
 def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     """Loads a model directory written by `save_model_dir`, checking that it is complete.
 
     Raises:
         ModelDirError: the folder or one of its files is missing or damaged, `config.json`
             does not describe the model in `model.keras` (cell kind, units, layers, direction,
-            embedding size), or the vocabulary stored in `metadata.json` disagrees with the
-            one inside `model.keras`.
+            embedding size), the task in `metadata.json` is not the config's, or the vocabulary
+            stored in `metadata.json` disagrees with the one inside `model.keras`.
     """
+    check_model_dir_arg(path)
     path = Path(path)
     if not path.exists():
         raise ModelDirError(f"model directory {str(path)!r} does not exist")
@@ -152,6 +162,10 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     metadata = read_json(path / METADATA_FILE) if (path / METADATA_FILE).is_file() else {}
     if not isinstance(metadata, dict):
         raise ModelDirError(f"{path / METADATA_FILE} must hold a JSON object; got {type(metadata).__name__}")
+    task = metadata.get("task")
+    if task is not None and task != TASKS[type(config)]:
+        raise ModelDirError(f"{path}: metadata.json says task {task!r} but config.json holds a "
+                            f"{type(config).__name__} ({TASKS[type(config)]}); the files belong to different models")
     import textgen  # noqa: F401  (registers the custom cells before loading)
 
     # A .keras file is a zip archive. Keras reports a truncated one as "File not found", which

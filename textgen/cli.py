@@ -154,7 +154,8 @@ def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="strict config override, repeatable: a model key (rnn.units=64) or a train key "
                         "(train.learning_rate=0.001); value parsed as JSON (default: none)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out (default: refuse)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished textgen run in --out (never a folder textgen did not write) (default: refuse)")
     p.add_argument("--quiet", action="store_true",
                    help="no per-epoch output (default: a progress bar on a terminal, one line per epoch in a log)")
 
@@ -323,7 +324,10 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="sentiment of texts with a sentiment model (compiled call)")
     p.add_argument("model_dir", help="sentiment model directory (model.keras + config.json + metadata.json)")
     p.add_argument("texts", nargs="*", default=[], help="texts to score (default: none; use --file)")
-    p.add_argument("--file", default=None, help="UTF-8 file with one text per line, '-' = stdin (default: none)")
+    p.add_argument("--file", default=None, help="text file with one text per line, '-' = stdin (default: none)")
+    p.add_argument("--encoding", default="utf-8",
+                   help="encoding of --file, a Python codec name such as latin-1 or cp1252; a file that does not "
+                        "decode is refused with the byte offset (default: utf-8)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"text", "p_positive", "label", "valence"?} (default: a table)')
     p.set_defaults(func=_run_predict)
@@ -332,7 +336,7 @@ def add_predict_commands(sub: argparse._SubParsersAction) -> None:
 def _run_predict(args) -> int:
     from textgen.inference import load_predictor, read_texts
 
-    texts = list(args.texts) + (read_texts(args.file) if args.file else [])
+    texts = list(args.texts) + (read_texts(args.file, args.encoding) if args.file else [])
     if not texts:
         raise UserError("no texts to score: give TEXT arguments or --file F")
     rows = load_predictor(args.model_dir).predict(texts)
@@ -354,8 +358,9 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
                         "default savedmodel")
     p.add_argument("--out", default=None, help="output folder; must not exist or be empty unless --overwrite "
                    "(default: MODEL_DIR-savedmodel or MODEL_DIR-tflite beside the model directory)")
-    p.add_argument("--batch-size", type=int, default=1, help="fixed batch of the TFLite step, >= 1 (default 1)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder (default: refuse)")
+    p.add_argument("--batch-size", type=int, default=1, help="fixed batch of the TFLite step, 1..65536 (default 1)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder that textgen wrote (never another folder) (default: refuse)")
     p.set_defaults(func=_run_export)
 
 
@@ -378,7 +383,8 @@ def add_import_commands(sub: argparse._SubParsersAction) -> None:
                    "(default: vocab.json beside PATH)")
     p.add_argument("--out", default=None, help="model directory to write; must not exist or be empty unless "
                    "--overwrite (default: PATH without .keras, beside it)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder (default: refuse)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out folder that textgen wrote (never another folder) (default: refuse)")
     p.set_defaults(func=_run_import)
 
 
@@ -489,6 +495,7 @@ def _run_compare(args) -> int:
         resets = [int(k) for k in args.resets.split(",") if k.strip()]
     except ValueError as err:
         raise UserError(f"--resets must be comma-separated integers; got {args.resets!r}") from err
+    compare.check_comparison_out(args.out, args.model_dirs)  # before the probe, which takes minutes
     text = None
     if args.text_file:
         try:
@@ -499,7 +506,7 @@ def _run_compare(args) -> int:
     result = compare.compare_dirs(args.model_dirs, text=text, dataset=args.dataset, split=args.split,
                                   limit_chars=args.limit_chars, resets=resets, streams=args.streams,
                                   data_dir=args.data_dir, manual_dir=args.manual_dir)
-    md, png = compare.write_comparison(result, args.out)
+    md, png = compare.write_comparison(result, args.out, inputs=args.model_dirs)
     if args.json:
         _print_json(result)
     print(f"wrote {md} and {png}")
@@ -553,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TextgenError as err:
         print(f"textgen: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:  # the file system said no (a path under a file, /proc, no permission, disk full)
+        where = f" ({err.filename})" if err.filename and str(err.filename) not in str(err.strerror) else ""
+        print(f"textgen: error: {err.strerror or err}{where}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("textgen: interrupted", file=sys.stderr)

@@ -331,6 +331,8 @@ class TrainConfig:
         _check_range("batch_size", self.batch_size, 1, None)
         _check_range("seq_len", self.seq_len, 1, None)
         _check_range("learning_rate", self.learning_rate, 0.0, None)
+        if self.learning_rate == 0:
+            raise ConfigError("learning_rate must be > 0 (0 would train nothing); got 0")
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_range("clipnorm", self.clipnorm, 0.0, None)
         _check_range("patience", self.patience, 0, None)

@@ -15,7 +15,9 @@ Sentiment model, SavedModel: serving_default(text: string (batch,)) -> {"p_posit
     "valence": (batch,)} (valence only when the model has that head).
 
 Custom cells are traced into plain TF ops (the step is `CharLMCore.step`), so loading never needs
-the Python classes. Every export is written to a temporary folder and renamed into place.
+the Python classes. Every export is built in a hidden folder beside `--out` and swapped into place
+(`textgen.folders`): a killed export leaves the old export or the new one, and never a user's folder
+is replaced.
 """
 
 from __future__ import annotations
@@ -23,20 +25,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from textgen import folders
 from textgen.errors import TextgenError
 from textgen.lite import LiteError, convert_step
 from textgen.sampling import CharLMCore, seed_words
 from textgen.vocab import UNK
 
-FORMATS = ("savedmodel", "tflite")
 TFLITE_FILE = "model.tflite"
 SIGNATURE_FILE = "signature.json"
+FORMATS = ("savedmodel", "tflite")
+MAX_TFLITE_BATCH = 65536  # a fixed TFLite batch beyond this is no real request (states alone: GBs)
+# What an export folder holds (SavedModel, TFLite): a marked folder with only these may be replaced.
+EXPORT_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb", TFLITE_FILE, SIGNATURE_FILE)
 
 
 class ExportError(TextgenError, ValueError):
@@ -106,24 +111,6 @@ class CharLMExport(tf.Module):
         return tf.strings.reduce_join(tf.gather(self._vocab, out), axis=1)  # (batch,)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ExportError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ExportError(f"{out} is not empty; choose another --out or pass --overwrite")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Moves the finished `tmp` folder to `out`; an old `out` is removed only after the move."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def export_char_savedmodel(model: keras.Model, path: str | os.PathLike) -> None:
     """Writes the character model's SavedModel to `path` (a new folder)."""
     module = CharLMExport(model)
@@ -169,33 +156,35 @@ def export_model_dir(model_dir, out, fmt: str = "savedmodel", batch_size: int = 
 
     Args:
         model_dir: a textgen model directory.
-        out: output folder; must be absent or empty unless `overwrite`.
+        out: output folder; must be absent or empty unless `overwrite`, and must not overlap `model_dir`.
         fmt: "savedmodel" | "tflite" (character models only).
-        batch_size: fixed batch of the TFLite step.
-        overwrite: replace a non-empty `out` (the old one is removed only after the new one is in place).
+        batch_size: fixed batch of the TFLite step, 1..MAX_TFLITE_BATCH.
+        overwrite: replace a non-empty `out` that a previous export wrote (never a folder of the
+            user's); the old export stays at `out` until the new one is complete (textgen.folders).
     """
-    from textgen.artifacts import load_model_dir
+    from textgen.artifacts import check_model_dir_arg, load_model_dir
 
     if fmt not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ExportError(f"batch size must be an integer >= 1; got {batch_size!r}")
-    out = Path(out)
-    _check_out(out, overwrite)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_TFLITE_BATCH:
+        raise ExportError(f"batch size must be an integer in [1, {MAX_TFLITE_BATCH}]; got {batch_size!r}")
+    check_model_dir_arg(model_dir)
+    out = folders.check_out(out, [model_dir], overwrite=overwrite, known=EXPORT_ENTRIES, error=ExportError)
     loaded = load_model_dir(model_dir)
     if loaded.task == "sentiment" and fmt == "tflite":
         raise ExportError("--format tflite exports a character model's step; export sentiment models as savedmodel")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staged = folders.staging_folder(out)
     try:
-        target = tmp / "export"
         if loaded.task == "sentiment":
-            export_sentiment_savedmodel(loaded.model, target)
+            export_sentiment_savedmodel(loaded.model, staged)
         elif fmt == "savedmodel":
-            export_char_savedmodel(loaded.model, target)
+            export_char_savedmodel(loaded.model, staged)
         else:
-            export_char_tflite(loaded.model, target, batch_size=batch_size)
-        _publish(target, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            export_char_tflite(loaded.model, staged, batch_size=batch_size)
+        folders.write_marker(staged, "export")  # last: a folder with the marker is a complete export
+        folders.publish(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return out
+

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from textgen import folders
 from textgen.config import CharLMConfig, RNNConfig
 from textgen.errors import TextgenError
 from textgen.vocab import UNK, check_vocabulary
@@ -126,19 +126,21 @@ def import_char_model(path, vocab_file, out, overwrite: bool = False) -> Path:
     Args:
         path: a `.keras` file (loaded with `keras.models.load_model`, safe mode).
         vocab_file: the vocabulary (see `read_vocabulary`).
-        out: model directory to write; must be absent or empty unless `overwrite`.
-        overwrite: replace a non-empty `out` (the old one is removed only after the new one is in place).
+        out: model directory to write; must be absent or empty unless `overwrite`, and must not
+            overlap `path` or `vocab_file`.
+        overwrite: replace a non-empty `out` that textgen wrote (never a folder of the user's); the
+            old one stays at `out` until the new one is complete (textgen.folders).
     """
-    from textgen.artifacts import save_model_dir
-    from textgen.export import ExportError, _check_out, _publish
+    from textgen.artifacts import MODEL_DIR_ENTRIES, save_model_dir
 
-    path, out = Path(path), Path(out)
+    for name, value in (("model file", path), ("vocabulary file", vocab_file), ("--out", out)):
+        if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise ImportModelError(f"{name} must be a path (str or os.PathLike); got {value!r}")
+    path = Path(path)
     if not path.is_file():
         raise ImportModelError(f"model file {str(path)!r} does not exist")
-    try:
-        _check_out(out, overwrite)
-    except ExportError as err:
-        raise ImportModelError(str(err)) from err
+    out = folders.check_out(out, [path, vocab_file], overwrite=overwrite, known=MODEL_DIR_ENTRIES,
+                            error=ImportModelError)
     vocabulary = read_vocabulary(vocab_file)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
@@ -146,12 +148,13 @@ def import_char_model(path, vocab_file, out, overwrite: bool = False) -> Path:
         raise ImportModelError(f"cannot load {path} in safe mode (save it as a functional or Sequential model): "
                                f"{str(err).splitlines()[0]}") from err
     ours, config = convert(model, vocabulary)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staged = folders.staging_folder(out)
     try:
         params = int(sum(np.prod(w.shape) for w in model.weights))
-        save_model_dir(tmp / "model", ours, config, {"imported_from": str(path.resolve()), "source_params": params})
-        _publish(tmp / "model", out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        save_model_dir(staged, ours, config, {"imported_from": str(path.resolve()), "source_params": params})
+        folders.write_marker(staged, "model", MODEL_DIR_ENTRIES)
+        folders.publish(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return out

@@ -74,6 +74,15 @@ def _split_at_embedding(model: keras.Model):
         return None, None
 
 
+def _as_texts(texts) -> list[str]:
+    """`texts` as a list of strings: one string is one text; anything but an iterable of str is refused."""
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, bytearray)) or isinstance(texts, dict) or not hasattr(texts, "__iter__"):
+        raise PredictError(f"texts must be a string or a list of strings; got {type(texts).__name__}")
+    return list(texts)
+
+
 class SentimentPredictor:
     """Compiled sentiment prediction for one model.
 
@@ -105,9 +114,9 @@ class SentimentPredictor:
             result["valence"] = out["valence"][:, 0]
         return result
 
-    def scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Arrays of p_positive (n,) and valence (n,) for `texts`, in order."""
-        texts = list(texts)
+    def scores(self, texts: Sequence[str] | str) -> dict[str, np.ndarray]:
+        """Arrays of p_positive (n,) and valence (n,) for `texts`, in order (a single string is one text)."""
+        texts = _as_texts(texts)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise PredictError(f"text {i} must be a string; got {type(text).__name__}")
@@ -142,9 +151,12 @@ class SentimentPredictor:
                     result[k][rows] = out[name].numpy()[: len(rows), 0]
         return result
 
-    def predict(self, texts: Sequence[str]) -> list[dict]:
-        """Per text: {"text", "p_positive", "label", "valence" (when the model has the head)}."""
-        texts = list(texts)
+    def predict(self, texts: Sequence[str] | str) -> list[dict]:
+        """Per text: {"text", "p_positive", "label", "valence" (when the model has the head)}.
+
+        A single string is one text (one row), never a sequence of characters.
+        """
+        texts = _as_texts(texts)
         scores = self.scores(texts)
         rows = []
         for i, text in enumerate(texts):
@@ -166,19 +178,32 @@ def load_predictor(model_dir, batch_size: int = BATCH_SIZE) -> SentimentPredicto
     return SentimentPredictor(loaded.model, batch_size=batch_size)
 
 
-def read_texts(path: str) -> list[str]:
-    """One text per line of a UTF-8 file (`-` = standard input); blank lines are skipped."""
+def read_texts(path: str, encoding: str = "utf-8") -> list[str]:
+    """One text per line of a text file (`-` = standard input); blank lines are skipped.
+
+    The file is decoded strictly (textgen.textfiles): a byte that is not `encoding` text, or a
+    binary file, is refused with the byte offset rather than read as replacement characters.
+    """
     import sys
+
+    from textgen.textfiles import TextFileError, check_encoding, read_text
 
     try:
         if path == "-":
-            lines = sys.stdin.read().splitlines()
+            raw = sys.stdin.buffer.read()
+            try:
+                text = raw.decode(check_encoding(encoding))
+            except UnicodeDecodeError as err:
+                raise PredictError(f"standard input is not {encoding} text: cannot decode byte "
+                                   f"0x{raw[err.start:err.start + 1].hex()} at byte offset {err.start}") from err
+            if "\x00" in text:
+                raise PredictError("standard input looks like binary data, not text (it holds NUL bytes)")
+            text = text.removeprefix("\ufeff")
         else:
-            with open(Path(path), encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-    except OSError as err:
-        raise PredictError(f"cannot read {path}: {err.strerror or err}") from err
-    texts = [line for line in lines if line.strip()]
+            text = read_text(path, encoding)
+    except TextFileError as err:
+        raise PredictError(str(err)) from err
+    texts = [line for line in text.splitlines() if line.strip()]
     if len(texts) > MAX_TEXTS_PER_FILE:
         raise PredictError(f"{path} has {len(texts)} texts; at most {MAX_TEXTS_PER_FILE} per call")
     return texts

@@ -42,6 +42,7 @@ MAX_LENGTH = 100_000  # characters generated per sample in one request
 MAX_SAMPLES = 1024  # samples generated side by side (the batch)
 MAX_PROMPT_CHARS = 1_000_000  # longest prompt primed
 MAX_SEED = 2**63 - 1
+MAX_TOP_K = 2**31 - 1  # int32 (what the loop takes); a larger top_k is clipped to it: both keep every character
 PRIME_WINDOW = 256  # prompts are primed in windows of at most this many characters
 DEFAULT_CHUNK = 256  # characters per compiled call when generating or streaming
 XLA_MAX_BATCH = 16  # jit_compile="auto": XLA below this batch, TF's oneDNN graph from it on
@@ -60,7 +61,7 @@ class SamplingParams:
 
     length: int = 200  # characters to generate per sample (the prompt is not counted), 0..MAX_LENGTH
     temperature: float = 1.0  # divides the logits; 0 = greedy (argmax), must be finite and >= 0
-    top_k: int = 0  # keep only the k most likely characters; 0 = off
+    top_k: int = 0  # keep only the k most likely characters; 0 = off; k >= the vocabulary keeps all
     top_p: float = 1.0  # keep the smallest set whose probability reaches p, in (0, 1]; 1 = off
     repetition_penalty: float = 1.0  # > 0; logits of characters already seen are divided (>0) or
     # multiplied (<0) by it (CTRL / Hugging Face rule); 1 = off, > 1 discourages repeats
@@ -95,6 +96,17 @@ def _check_int(name: str, value, low: int, high: int | None) -> None:
         raise SamplingError(f"{name} must be an integer; got {value!r}")
     if value < low or (high is not None and value > high):
         raise SamplingError(f"{name} must be in [{low}, {high if high is not None else 'inf'}]; got {value!r}")
+
+
+def _check_params(params) -> None:
+    if not isinstance(params, SamplingParams):
+        raise SamplingError(f"params must be a textgen.sampling.SamplingParams (e.g. SamplingParams(length=3)); "
+                            f"got {type(params).__name__}")
+
+
+def _check_prompt(prompt) -> None:
+    if not isinstance(prompt, str):
+        raise SamplingError(f"prompt must be a string; got {type(prompt).__name__}")
 
 
 def _check_float(name: str, value, low: float | None, high: float | None, allowed: str) -> None:
@@ -398,7 +410,7 @@ def _scalars(params: SamplingParams) -> tuple:
     """The sampling parameters as the tensors the compiled sample loop takes (a seed must be set)."""
     return (
         tf.constant(params.temperature, tf.float32),
-        tf.constant(params.top_k, tf.int32),
+        tf.constant(min(params.top_k, MAX_TOP_K), tf.int32),  # any k >= the vocabulary means "all"
         tf.constant(params.top_p, tf.float32),
         tf.constant(params.repetition_penalty, tf.float32),
         seed_words(params.seed),
@@ -494,6 +506,9 @@ class Sampler:
         """Yields (batch, chunk) int32 id arrays; states are carried between chunks."""
         chunk = self.chunk_size if chunk_size is None else chunk_size
         _check_int("chunk_size", chunk, 1, MAX_LENGTH)
+        _check_params(params)
+        if isinstance(prompts, str) or not isinstance(prompts, Sequence):
+            raise SamplingError(f"prompts must be a list of strings; got {type(prompts).__name__}")
         params = params.with_seed()
         logits, states, seen = self.start(prompts)
         scalars = _scalars(params)
@@ -519,6 +534,8 @@ class Sampler:
             >>> for pieces in sampler.stream("ROMEO:", SamplingParams(length=500, seed=3), 64):
             ...     print(pieces[0], end="", flush=True)
         """
+        _check_prompt(prompt)
+        _check_params(params)
         for ids in self.stream_ids([prompt] * params.num_samples, params, chunk_size):
             yield [self.codec.decode(row) for row in ids]
 
@@ -539,6 +556,8 @@ class Sampler:
 
     def generate(self, prompt: str, params: SamplingParams) -> list[str]:
         """`num_samples` continuations of `prompt` (each `length` characters, prompt excluded)."""
+        _check_prompt(prompt)
+        _check_params(params)
         pieces = [[] for _ in range(params.num_samples)]
         for chunk in self.stream(prompt, params):
             for acc, piece in zip(pieces, chunk):

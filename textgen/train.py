@@ -37,7 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textgen import artifacts, distributed
+from textgen import artifacts, distributed, folders
 from textgen import config as config_lib
 from textgen.config import PRECISIONS, SCHEDULES, CharLMConfig, ConfigError, SentimentConfig, TrainConfig  # noqa: F401
 from textgen.errors import TextgenError
@@ -47,6 +47,8 @@ TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "training_curve.png"
 LOGS_DIR = "logs"
+# Everything a run writes at the top of its directory (textgen.folders: what --overwrite may replace).
+RUN_ENTRIES = (*artifacts.MODEL_DIR_ENTRIES, TRAIN_CONFIG_FILE, HISTORY_FILE, CURVE_FILE, LOGS_DIR, STATE_DIR)
 
 
 class RunDirError(TextgenError):
@@ -111,16 +113,27 @@ class RunDir:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _refuse_foreign(out: Path) -> None:
+    """RunDirError unless `out` is absent, empty, an unfinished run or a folder textgen wrote."""
+    if RunDir(out).unfinished:  # also a run started before runs had the marker: it resumes
+        return
+    if out.is_dir() and any(out.iterdir()) and folders.foreign_entries(out, RUN_ENTRIES) is None:
+        raise RunDirError(f"--out {out} is a non-empty folder that textgen did not write (no {folders.MARKER}); "
+                          "--overwrite replaces only textgen's own runs: choose another or empty it yourself")
+
+
 def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict | None, dict]:
     """Checks `out` and returns (run dir, saved state to resume or None, the run description).
 
     Raises:
         RunDirError: `out` holds a finished run and `overwrite` is False; holds an unfinished run
-            with another config or vocabulary (and `overwrite` is False); or holds other files.
+            with another config or vocabulary (and `overwrite` is False); or holds files of a
+            folder textgen did not write (refused even with `overwrite`: never a user's folder).
     """
     rd = RunDir(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file, not a directory")
+    _refuse_foreign(out)
     if rd.unfinished:
         saved = json.loads((rd.state_dir / "run.json").read_text(encoding="utf-8"))
         problem = _run_mismatch(saved, run)
@@ -134,11 +147,11 @@ def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict
         shutil.rmtree(rd.state_dir)
     elif rd.finished and not overwrite:
         raise RunDirError(f"{out} holds a finished run; pass --overwrite to replace it (it stays until the new run ends)")
-    elif out.is_dir() and any(out.iterdir()) and not rd.finished and not overwrite:
-        raise RunDirError(f"--out {out} is a non-empty directory that is not a textgen run; choose another or pass --overwrite")
     elif rd.state_dir.exists():  # a run killed before run.json was written
         shutil.rmtree(rd.state_dir)
-    rd.state_dir.mkdir(parents=True, exist_ok=True)
+    folders.make_folder(rd.state_dir)
+    if folders.read_marker(out) is None:
+        folders.write_marker(out, "run", RUN_ENTRIES)
     artifacts.write_json(rd.state_dir / "run.json", run)
     return rd, None, run
 
@@ -616,7 +629,11 @@ def train(
         raise ConfigError("--init-from (transfer) starts sentiment models only")
     if cfg.strategy == "multiworker" and cfg.seed is None:
         raise ConfigError("--strategy multiworker needs --seed: every worker must shuffle the data the same way")
+    # The run directory never overlaps what the run reads (a transfer source, the data folders).
+    folders.check_out_path(out_dir, [cfg.init_from, data_dir, manual_dir])
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
+    if chief:  # fail before loading any data
+        _refuse_foreign(Path(out_dir))
     if chief and RunDir(Path(out_dir)).finished and not overwrite:  # fail before loading any data
         raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
                           "(it stays until the new run ends)")
@@ -701,8 +718,8 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
         kept = callback.epoch
         if kept == 0 and chief:
             shutil.rmtree(rd.state_dir, ignore_errors=True)
-            if not any(rd.path.iterdir()):
-                rd.path.rmdir()
+            if {p.name for p in rd.path.iterdir()} <= {folders.MARKER}:  # only what this run created
+                shutil.rmtree(rd.path)
         raise DivergedError(
             f"the loss became {value} in epoch {epoch}" + (f" at batch {batch}" if batch else "")
             + f"; training stopped and nothing was written to {rd.path}"

@@ -71,7 +71,7 @@ if submitted:
 result = st.session_state.get("gen_result")
 if result:
     st.markdown(
-        f"**{len(result['texts'])} sample(s)** from `{result['model']}` ({result['precision']} weights) — "
+        f"**{len(result['texts'])} sample(s)** from {ui.plain(result['model'])} ({result['precision']} weights) — "
         f"{result['chars_per_s']:,.0f} chars/s ({result['seconds']:.2f} s)"
     )
     for i, text in enumerate(result["texts"]):
