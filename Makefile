@@ -29,9 +29,9 @@ clean:
 # --------------------------------------------------------------------------------------------
 # make models: retrain every shipped model in saved_models/ from scratch, evaluate, write the
 # cards and docs/cell_comparison.{md,png}. Time on this 2-core CPU: about 2 hours (training times
-# recorded in the cards, per model in docs/models.md). Offline defaults: the source files in
-# ../shared/data. `make models RETRAIN=0` keeps finished models and continues interrupted runs
-# (every train command resumes its own unfinished run from the last completed epoch).
+# recorded in the cards, per model in docs/models.md). Offline: tiny_shakespeare's source ships with
+# textgen; the IMDB archive is read from MANUAL_DIR (default ../shared/data; see docs/datasets.md).
+# `make models RETRAIN=0` keeps finished models and continues interrupted runs (every train command resumes its own unfinished run from the last completed epoch).
 MANUAL_DIR  ?= ../shared/data
 DATA_DIR    ?=
 MODELS_DIR  ?= saved_models
@@ -40,7 +40,8 @@ RETRAIN     ?= 1
 TEXTGEN     := $(VENV)/bin/textgen
 # Empty DATA_DIR: TFDS's default ($$TFDS_DATA_DIR or ~/tensorflow_datasets), and no --data-dir in the cards.
 DATA_FLAG       := $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
-SHAKESPEARE_SRC := $(DATA_FLAG) --manual-dir $(MANUAL_DIR)/tiny_shakespeare
+# tiny_shakespeare's source file ships inside textgen (textgen/data_files): no --manual-dir, no network.
+SHAKESPEARE_SRC := $(DATA_FLAG)
 IMDB_SRC        := $(DATA_FLAG) --manual-dir $(MANUAL_DIR)/aclImdb
 # VADER's corpora come in the vaderSentiment sdist: from $(MANUAL_DIR)/vader_sentiment when there, else pip.
 VADER_SRC       := $(DATA_FLAG) $(if $(wildcard $(MANUAL_DIR)/vader_sentiment),--manual-dir $(MANUAL_DIR)/vader_sentiment,)

@@ -36,26 +36,62 @@ def _print_json(obj) -> None:
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="prepare and describe the corpora (TFDS)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{prepare,describe}")
-    names = "tiny_shakespeare | imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
+    names = ("tiny_shakespeare | imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all} | "
+             "text (your own files: --name NAME PATH...) | the NAME of a corpus of yours")
     for name, help_text in (("prepare", "download or read the source files and build the TFDS dataset"),
                             ("describe", "count examples, characters and labels per split")):
         p = data_sub.add_parser(name, help=help_text)
-        p.add_argument("name", help=f"dataset name: {names}")
+        if name == "describe":
+            p.add_argument("name", help=f"dataset name: {names}")
+        else:  # one positional list, so that PATHs may follow options: `prepare text --name X a.txt b/`
+            p.add_argument("items", nargs="+", metavar="NAME [PATH ...]",
+                           help=f"dataset name: {names}; with `text`, then text files or folders read recursively "
+                                "for *.txt")
         p.add_argument("--data-dir", default=None,
                        help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
         p.add_argument("--manual-dir", default=None,
                        help="folder holding manually downloaded source files for offline preparation: input.txt "
-                            "(tiny_shakespeare), aclImdb_v1.tar.gz (imdb_reviews, aclimdb), "
-                            "vaderSentiment-3.3.2.tar.gz (vader_sentiment); see docs/datasets.md (default: none)")
+                            "(tiny_shakespeare; default: the copy inside textgen), aclImdb_v1.tar.gz (imdb_reviews, "
+                            "aclimdb), vaderSentiment-3.3.2.tar.gz (vader_sentiment); see docs/datasets.md "
+                            "(default: none)")
         if name == "describe":
             p.add_argument("--json", action="store_true",
                            help="print one JSON object instead of one line per split (default: off)")
+        else:
+            p.add_argument("--name", dest="corpus_name", default=None,
+                           help="with `text`: the corpus name, lower-case letters, digits, _ - . "
+                                "(default: from the first file's name)")
+            p.add_argument("--split", default="90,5,5",
+                           help="with `text`: train,validation,test percentages of the text, cut in order "
+                                "(default: 90,5,5, like tiny_shakespeare)")
+            p.add_argument("--encoding", default="utf-8",
+                           help="with `text`: the files' encoding, a Python codec name such as latin-1, cp1252 or "
+                                "gb18030 (default: utf-8; a UTF-8 byte-order mark is dropped)")
+            p.add_argument("--overwrite", action="store_true",
+                           help="with `text`: replace a corpus of the same name prepared from other files "
+                                "(default: refuse)")
         p.set_defaults(func=_run_data_prepare if name == "prepare" else _run_data_describe)
 
 
 def _run_data_prepare(args) -> int:
     from textgen import data
 
+    args.name, args.paths = args.items[0], args.items[1:]
+    if args.name == "text":
+        from textgen import corpus
+
+        if not args.paths:
+            raise UserError("`textgen data prepare text` needs the text: give one or more files or folders")
+        name = args.corpus_name or corpus.name_from_file(args.paths[0])
+        info = corpus.prepare_text_corpus(name, args.paths, split=args.split, encoding=args.encoding,
+                                          data_dir=args.data_dir, overwrite=args.overwrite)
+        verb = "already prepared (same files)" if info["status"] == "unchanged" else "prepared"
+        print(f"{verb} text corpus {info['name']}: {info['files']} file(s), {info['characters']:,} characters "
+              f"(train {info['splits']['train']:,} / validation {info['splits']['validation']:,} / "
+              f"test {info['splits']['test']:,}) in {info['path']}")
+        return 0
+    if args.paths or args.corpus_name:
+        raise UserError(f"PATH and --name are for `textgen data prepare text`; {args.name} reads its own source files")
     info = data.prepare(args.name, data_dir=args.data_dir, manual_dir=args.manual_dir)
     print(f"prepared {info['name']} in {info['data_dir']}")
     return 0
@@ -76,6 +112,8 @@ def _run_data_describe(args) -> int:
             print(f"  {split}: {flat(stats)}")
         if "dropped_neutral" in summary:
             print(f"  dropped (valence exactly 0): {flat(summary['dropped_neutral'])}")
+        for source in summary.get("sources", []):
+            print(f"  source: {source['path']} ({source['bytes']:,} bytes, sha256 {source['sha256']})")
     return 0
 
 
@@ -120,7 +158,8 @@ def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
     m = CharLMConfig() if task == "charlm" else SentimentConfig()
     default_ds = "tiny_shakespeare" if task == "charlm" else "imdb_reviews"
     names = "tiny_shakespeare" if task == "charlm" else "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
-    p.add_argument("--dataset", default=default_ds, help=f"prepared TFDS corpus: {names} (default: {default_ds})")
+    p.add_argument("--dataset", default=None,
+                   help=f"prepared TFDS corpus: {names}, or your own corpus's name (default: {default_ds})")
     p.add_argument("--out", default=None, help=f"run directory to write (default: runs/{task}-DATASET)")
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--manual-dir", default=None, help="folder with manually downloaded source files (offline preparation)")
@@ -140,6 +179,17 @@ def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
                    help=f"global batch size in sequences/texts (default: {t.batch_size})")
     if task == "charlm":
         p.add_argument("--seq-len", type=int, default=t.seq_len, help=f"characters per training window (default: {t.seq_len})")
+        p.add_argument("--text-file", nargs="+", default=None, metavar="PATH",
+                       help="train on your own text: files, or folders read recursively for *.txt; prepared first as "
+                            "the TFDS corpus named by --dataset, or after the first file (default: none, use --dataset)")
+        p.add_argument("--encoding", default="utf-8",
+                       help="with --text-file: the files' encoding, a Python codec name such as latin-1 or gb18030 "
+                            "(default: utf-8)")
+        p.add_argument("--max-vocab", type=int, default=t.max_vocab,
+                       help="keep the N most frequent characters of the training split; the rest read as [UNK]; "
+                            f"0 = all (default: {t.max_vocab})")
+        p.add_argument("--min-count", type=int, default=t.min_count,
+                       help=f"keep characters seen at least this often in the training split (default: {t.min_count})")
     p.add_argument("--learning-rate", type=float, default=t.learning_rate, help=f"Adam peak learning rate (default: {t.learning_rate})")
     p.add_argument("--schedule", default=t.schedule, choices=SCHEDULES, help=f"learning-rate schedule (default: {t.schedule})")
     p.add_argument("--clipnorm", type=float, default=t.clipnorm,
@@ -196,6 +246,24 @@ def _train_verbosity(quiet: bool) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+def _prepare_text_file(args) -> None:
+    """`train charlm --text-file PATH...`: prepares the files as a text corpus (named by --dataset when
+    given, else after the first file) and points --dataset at it. The run directory is checked first,
+    and the corpus must be long enough for one batch, so a bad request writes nothing."""
+    from textgen import corpus, train
+
+    name = args.dataset or corpus.name_from_file(args.text_file[0])
+    args.dataset = name
+    _, train_cfg, out = train_configs(args)
+    train.check_run_out(out, [args.data_dir, args.manual_dir, *args.text_file], args.overwrite)
+    need = corpus.min_characters(train_cfg.seq_len, train_cfg.batch_size, corpus.DEFAULT_SPLIT)
+    info = corpus.prepare_text_corpus(name, args.text_file, encoding=args.encoding, data_dir=args.data_dir,
+                                      min_characters=need)
+    state = "already prepared" if info["status"] == "unchanged" else "prepared"
+    print(f"text corpus {name} {state}: {info['characters']:,} characters from {info['files']} file(s) "
+          f"in {info['path']}", file=sys.stderr)
+
+
 def train_configs(args) -> tuple:
     """(model config, TrainConfig, out dir) that `textgen train` builds from parsed flags.
 
@@ -212,12 +280,15 @@ def train_configs(args) -> tuple:
     train_values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
                     "validation_steps": args.validation_steps, "batch_size": args.batch_size,
                     "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,
+                    "max_vocab": getattr(args, "max_vocab", None), "min_count": getattr(args, "min_count", None),
                     "schedule": args.schedule, "clipnorm": args.clipnorm, "patience": args.patience,
                     "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
     if args.task == "sentiment":
         train_values["init_from"] = args.init_from
         train_values["monitor"] = args.monitor
     model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
+    if args.dataset is None:  # None until here: --text-file names its corpus by --dataset when given
+        args.dataset = "tiny_shakespeare" if args.task == "charlm" else "imdb_reviews"
     out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
     return model_cfg, train_cfg, out
 
@@ -225,6 +296,8 @@ def train_configs(args) -> tuple:
 def _run_train(args) -> int:
     from textgen import train
 
+    if getattr(args, "text_file", None):
+        _prepare_text_file(args)
     model_cfg, train_cfg, out = train_configs(args)
     train.train(args.task, args.dataset, out, model_cfg, train_cfg, data_dir=args.data_dir,
                 manual_dir=args.manual_dir, overwrite=args.overwrite, verbose=_train_verbosity(args.quiet))
@@ -555,7 +628,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits 2 on bad flags
+    args, extra = parser.parse_known_args(argv)  # argparse itself exits 2 on bad flags
+    if extra:  # argparse stops a positional list at the first option; PATHs after options join it
+        if getattr(args, "items", None) is None or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.items += extra
     try:
         return int(args.func(args) or 0)
     except TextgenError as err:

@@ -33,6 +33,9 @@ from textgen.vocab import char_to_id_layer
 
 # Our builders live outside the package in the `tfds new` layout (see datasets/*/README.md).
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+# Source files shipped inside textgen (textgen/data_files/<builder>/<manual_file>): used as the
+# manual_dir when none is given, so these datasets prepare offline (TFDS still verifies the checksum).
+SHIPPED_SOURCES = Path(__file__).resolve().parent / "data_files"
 NETWORK_TIMEOUT_S = 4.0  # how long to wait for a TCP connection before calling the machine offline
 IMDB_ORIGINAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 
@@ -50,6 +53,7 @@ class DatasetSpec:
     url: str  # where the source file comes from (for messages)
     sha256: tuple[str, ...]  # accepted sha256 values of `manual_file`
     host: tuple[str, int] | None  # (host, port) probed before a network download; None: never downloads
+    user: bool = False  # a user's own text corpus (`textgen data prepare text`, datasets/text_corpus/)
 
 
 _SPECS: dict[str, DatasetSpec] = {}
@@ -88,13 +92,24 @@ for _domain in ("movies", "tweets", "amazon", "nyt", "all"):
     ))
 
 DATASET_NAMES: tuple[str, ...] = tuple(_SPECS)
+CATALOG_NAMES = DATASET_NAMES  # the names a user's corpus may not take
 
 
 def spec(name: str) -> DatasetSpec:
-    """The `DatasetSpec` of a user-facing name; `DataError` listing the known names otherwise."""
-    if name not in _SPECS:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
-    return _SPECS[name]
+    """The `DatasetSpec` of a user-facing name: a catalog name, or the name of a user's text corpus
+    (`textgen data prepare text --name NAME`); `DataError` listing the known names otherwise."""
+    if not isinstance(name, str):
+        raise DataError(f"a dataset name must be a string; got {name!r}")
+    if name in _SPECS:
+        return _SPECS[name]
+    from textgen import corpus
+
+    plain = name.removeprefix(corpus.BUILDER + "/")
+    if corpus.NAME_PATTERN.match(plain) and plain.split("/")[0] not in {n.split("/")[0] for n in DATASET_NAMES}:
+        return DatasetSpec(name=plain, builder=corpus.BUILDER, config=plain, kind="text", local=True, manual_file="",
+                           url="", sha256=(), host=None, user=True)
+    raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}, or the name of a "
+                    "corpus of your own prepared with `textgen data prepare text --name NAME FILE...`")
 
 
 def default_data_dir() -> Path:
@@ -150,6 +165,10 @@ def builder(name: str, data_dir=None):
     import tensorflow_datasets as tfds
 
     s = spec(name)
+    if s.user:
+        from textgen import corpus
+
+        return corpus.read_builder(s.config, data_dir)
     cls = load_builder_module(s.builder).Builder if s.local else tfds.builder_cls(s.builder)
     kwargs = {"data_dir": os.fspath(_data_dir(data_dir))}
     if s.config is not None:
@@ -242,10 +261,12 @@ def prepare(name: str, data_dir=None, manual_dir=None) -> dict:
 
     s = spec(name)
     data_dir = _data_dir(data_dir)
-    b = builder(name, data_dir)
+    b = builder(name, data_dir)  # a user's corpus that is not prepared: DataError saying how to prepare it
     if b.is_prepared():
         return {"name": name, "data_dir": os.fspath(data_dir)}
     manual = Path(manual_dir).expanduser() if manual_dir is not None else None
+    if manual is None and (SHIPPED_SOURCES / s.builder / s.manual_file).is_file():
+        manual = SHIPPED_SOURCES / s.builder  # e.g. tiny_shakespeare's input.txt, shipped with textgen
     if manual is not None and not manual.is_dir():
         raise DataError(f"--manual-dir {manual} is not a folder")
     if manual is not None and (manual / s.manual_file).exists():
@@ -372,6 +393,42 @@ def char_windows(text: str, vocabulary: Sequence[str], seq_len: int, batch_size:
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+SHUFFLE_WINDOWS = 16384  # shuffle buffer in windows: all of tiny_shakespeare's; ~50 MB of characters at seq_len 100
+
+
+def piece_windows(pieces: tf.data.Dataset, vocabulary: Sequence[str], seq_len: int, batch_size: int,
+                  shuffle: bool = True, seed: int | None = None, drop_remainder: bool = True, repeat: bool = False,
+                  shuffle_buffer: int = SHUFFLE_WINDOWS) -> tf.data.Dataset:
+    """`char_windows` over a stream of text pieces (the examples of a TFDS split), in bounded memory.
+
+    Each piece is cut into non-overlapping windows of `seq_len + 1` characters (the last partial
+    window of a piece is dropped); windows are shuffled through a buffer of `shuffle_buffer`
+    windows. A corpus of one piece (tiny_shakespeare) gives exactly `char_windows`'s windows.
+
+    Returns:
+        Dataset of `(chars, targets)`: (batch, seq_len) tf.string characters and (batch, seq_len)
+        int64 ids of the characters one position later.
+    """
+    if seq_len < 1 or batch_size < 1:
+        raise DataError(f"seq_len and batch_size must be >= 1; got {seq_len} and {batch_size}")
+    span = seq_len + 1
+    lookup = char_to_id_layer(vocabulary)
+
+    def windows_of(text):
+        chars = tf.strings.unicode_split(text, "UTF-8", errors="replace")  # (n,)
+        n = tf.shape(chars)[0] // span
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(chars[: n * span], (n, span)))  # (n, L+1) rows
+
+    ds = pieces.flat_map(windows_of)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda w: (w[:, :-1], lookup(w[:, 1:])), num_parallel_calls=tf.data.AUTOTUNE)  # ids once per batch
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 # --------------------------------------------------------------------------------------------
 # Sentiment corpora
 
@@ -421,6 +478,11 @@ def describe(name: str, data_dir=None, manual_dir=None) -> dict:
                 counts["unlabelled"] = int(np.sum(labels == -1))
             splits[split] = {"examples": examples, "labels": counts}
     out = {"name": name, "splits": splits}
+    if s.user:  # where the text came from, as recorded when it was prepared
+        meta = b.info.metadata or {}
+        out["sources"] = [{k: src[k] for k in ("path", "bytes", "characters", "sha256", "encoding")}
+                          for src in meta.get("sources", [])]
+        out["version"] = str(b.info.version)
     dropped = b.info.metadata.get("dropped_neutral") if b.info.metadata is not None else None
     if dropped is not None:
         out["dropped_neutral"] = dict(dropped)

@@ -113,6 +113,17 @@ class RunDir:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def check_run_out(out_dir, inputs, overwrite: bool) -> None:
+    """The checks on a run directory that need no data: it overlaps no input (a transfer source,
+    the data folders, the user's text files), is not a folder textgen did not write, and holds no
+    finished run unless `overwrite`."""
+    folders.check_out_path(out_dir, inputs)
+    _refuse_foreign(Path(out_dir))
+    if RunDir(Path(out_dir)).finished and not overwrite:
+        raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
+                          "(it stays until the new run ends)")
+
+
 def _refuse_foreign(out: Path) -> None:
     """RunDirError unless `out` is absent, empty, an unfinished run or a folder textgen wrote."""
     if RunDir(out).unfinished:  # also a run started before runs had the marker: it resumes
@@ -391,35 +402,67 @@ class TaskData:
 
 
 def _charlm_data(dataset: str, cfg: TrainConfig, data_dir, manual_dir, seed: int) -> TaskData:
-    from textgen import data
-    from textgen.vocab import build_vocabulary
+    """Character windows streamed from the TFDS split's pieces (a 200 MB corpus is never one string).
 
-    train_text = data.read_text(dataset, "train", data_dir=data_dir, manual_dir=manual_dir)
-    if cfg.train_limit:
-        train_text = train_text[: cfg.train_limit]
-    val_text = data.read_text(dataset, "validation", data_dir=data_dir, manual_dir=manual_dir)
-    vocabulary = build_vocabulary(train_text)
-    windows = len(train_text) // (cfg.seq_len + 1)  # char_windows cuts non-overlapping windows of seq_len + 1
-    if windows < cfg.batch_size:
+    One pass over the training pieces counts characters (vocabulary, unigram baseline, windows) and
+    one over the validation pieces counts its windows; training then streams the pieces again.
+    """
+    from textgen import data
+    from textgen.vocab import select_vocabulary
+
+    span = cfg.seq_len + 1
+
+    def pieces(split: str) -> tf.data.Dataset:
+        return data.load_text_corpus(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+
+    counts: collections.Counter = collections.Counter()
+    train_chars = windows = 0
+    kept: list[str] = []  # the pieces themselves, only under --set train_limit (a small prefix)
+    for raw in pieces("train").as_numpy_iterator():
+        piece = raw.decode("utf-8")
+        if cfg.train_limit:
+            piece = piece[: cfg.train_limit - train_chars]
+            kept.append(piece)
+        counts.update(piece)
+        train_chars += len(piece)
+        windows += len(piece) // span  # piece_windows drops each piece's last partial window
+        if cfg.train_limit and train_chars >= cfg.train_limit:
+            break
+    val_chars = val_windows = 0
+    for raw in pieces("validation").as_numpy_iterator():
+        n = len(raw.decode("utf-8"))
+        val_chars += n
+        val_windows += n // span
+    if windows < cfg.batch_size or val_windows < 1:
         raise TextgenError(
-            f"the training text has {len(train_text)} characters: fewer than one batch of "
-            f"{cfg.batch_size} windows of {cfg.seq_len}; lower --batch-size or --seq-len"
-        )
+            f"the training split has {train_chars:,} characters and the validation split {val_chars:,}: one batch "
+            f"needs {cfg.batch_size * span:,} training characters ({cfg.batch_size} windows of --seq-len "
+            f"{cfg.seq_len} + 1) and validation at least {span}; lower --batch-size or --seq-len or give more text")
+    vocabulary = select_vocabulary(counts, cfg.max_vocab, cfg.min_count)
+    if not vocabulary:
+        raise TextgenError(f"no character of the training split is seen --min-count {cfg.min_count} times")
+    train_pieces = (lambda: tf.data.Dataset.from_tensor_slices(tf.constant(kept, tf.string))) if cfg.train_limit \
+        else (lambda: pieces("train"))
 
     def train_fn(batch_size: int, repeat: bool) -> tf.data.Dataset:
-        return data.char_windows(train_text, vocabulary, cfg.seq_len, batch_size, shuffle=True, seed=seed,
-                                 drop_remainder=True, repeat=repeat)
+        ds = data.piece_windows(train_pieces(), vocabulary, cfg.seq_len, batch_size, shuffle=True, seed=seed,
+                                drop_remainder=True, repeat=repeat)
+        # flat_map hides the length; Keras needs it to end an epoch without a warning
+        return ds if repeat else ds.apply(tf.data.experimental.assert_cardinality(windows // batch_size))
 
     def val_fn(batch_size: int) -> tf.data.Dataset:
-        return data.char_windows(val_text, vocabulary, cfg.seq_len, batch_size, shuffle=False,
-                                 drop_remainder=True, repeat=False)
+        # A small validation split (a user's short text) keeps its last partial batch.
+        full = val_windows >= batch_size
+        ds = data.piece_windows(pieces("validation"), vocabulary, cfg.seq_len, batch_size, shuffle=False,
+                                drop_remainder=full, repeat=False)
+        return ds.apply(tf.data.experimental.assert_cardinality(
+            val_windows // batch_size if full else -(-val_windows // batch_size)))
 
-    counts = dict(collections.Counter(train_text))  # the unigram baseline's character frequencies
     return TaskData(
         vocabulary=vocabulary, train_fn=train_fn, val_fn=val_fn, steps_per_epoch=windows // cfg.batch_size,
-        splits={"train": f"train ({len(train_text)} characters)", "validation": f"validation ({len(val_text)} characters)",
+        splits={"train": f"train ({train_chars} characters)", "validation": f"validation ({val_chars} characters)",
                 "test": "test"},
-        extra_metadata={"unigram_counts": counts},
+        extra_metadata={"unigram_counts": dict(counts)},  # the unigram baseline's character frequencies
     )
 
 
@@ -629,14 +672,9 @@ def train(
         raise ConfigError("--init-from (transfer) starts sentiment models only")
     if cfg.strategy == "multiworker" and cfg.seed is None:
         raise ConfigError("--strategy multiworker needs --seed: every worker must shuffle the data the same way")
-    # The run directory never overlaps what the run reads (a transfer source, the data folders).
-    folders.check_out_path(out_dir, [cfg.init_from, data_dir, manual_dir])
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
     if chief:  # fail before loading any data
-        _refuse_foreign(Path(out_dir))
-    if chief and RunDir(Path(out_dir)).finished and not overwrite:  # fail before loading any data
-        raise RunDirError(f"{out_dir} holds a finished run; pass --overwrite to replace it "
-                          "(it stays until the new run ends)")
+        check_run_out(out_dir, [cfg.init_from, data_dir, manual_dir], overwrite)
     strategy = distributed.make_strategy(cfg.strategy)
     if cfg.seed is None:
         # A run started without --seed drew one; resuming it without --seed takes that one.
@@ -785,12 +823,20 @@ def _export_model(task: str, model_cfg, vocabulary, trained: keras.Model) -> ker
 
 
 def _dataset_info(dataset: str, data_dir, manual_dir) -> dict:
+    """The dataset's version and, for a user's corpus, its source files with their sha256 (for the card)."""
     from textgen import data
 
     try:
-        return {"version": str(data.dataset_version(dataset, data_dir=data_dir, manual_dir=manual_dir))}
+        info = {"version": str(data.dataset_version(dataset, data_dir=data_dir, manual_dir=manual_dir))}
     except (AttributeError, TextgenError):
         return {"version": None}
+    if data.spec(dataset).user:
+        from textgen import corpus
+
+        meta = corpus.recorded(data.spec(dataset).config, data_dir) or {}
+        info["corpus"] = {"characters": meta.get("characters"), "sources": [
+            {k: s[k] for k in ("path", "bytes", "characters", "sha256", "encoding")} for s in meta.get("sources", [])]}
+    return info
 
 
 def _write_final(rd: RunDir, model, model_cfg, cfg: TrainConfig, history: dict, metadata: dict, title: str) -> None:

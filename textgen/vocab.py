@@ -46,6 +46,19 @@ def build_vocabulary(text: str | Iterable[str]) -> list[str]:
     return sorted(c for c in chars if storable(c))
 
 
+def select_vocabulary(counts: dict[str, int], max_vocab: int = 0, min_count: int = 1) -> list[str]:
+    """The vocabulary from character counts of the training text: characters seen at least
+    `min_count` times, the `max_vocab` most frequent of them when `max_vocab` > 0 (ties: the
+    lower code point first), sorted. Everything else reads as `[UNK]`.
+
+    With the defaults it equals `build_vocabulary` of the same text.
+    """
+    kept = [c for c, n in counts.items() if n >= min_count and storable(c)]
+    if max_vocab > 0 and len(kept) > max_vocab:
+        kept = sorted(kept, key=lambda c: (-counts[c], c))[:max_vocab]
+    return sorted(kept)
+
+
 def check_vocabulary(vocabulary: Sequence[str]) -> list[str]:
     """Returns `vocabulary` as a list after checking it holds distinct, storable single characters.
 
