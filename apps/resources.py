@@ -15,7 +15,7 @@ import streamlit as st
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "saved_models"
-USER_MODELS = Path.home() / ".textgen" / "models"
+USER_MODELS = Path(os.environ.get("TEXTGEN_HOME") or "~/.textgen").expanduser() / "models"  # Train page output
 DOCS = REPO / "docs"
 
 
@@ -128,3 +128,27 @@ def read_json_file(path: str) -> dict | None:
         return json.loads(p.read_text(encoding="utf-8"))
     except ValueError:
         return None
+
+
+@st.cache_resource(show_spinner=False)
+def job_queue():
+    """The server's training queue (textgen.jobs), with a thread that advances it every second, so
+    queued jobs start and finished ones are noticed even while no page is open."""
+    import logging
+    import threading
+    import time
+
+    from textgen.jobs import JobQueue
+
+    queue = JobQueue()
+
+    def advance():
+        while True:
+            try:
+                queue.tick()
+            except Exception:  # noqa: BLE001  (one bad job must not stop the queue)
+                logging.getLogger("textgen.jobs").exception("advancing the training queue failed")
+            time.sleep(1.0)
+
+    threading.Thread(target=advance, name="textgen-jobs", daemon=True).start()
+    return queue

@@ -16,6 +16,7 @@ st.set_page_config(page_title="textgen — RNNs made real", page_icon=":material
 pages = [
     st.Page("app_pages/generate.py", title="Generate", icon=":material/edit_note:", url_path="generate", default=True),
     st.Page("app_pages/sentiment.py", title="Sentiment", icon=":material/sentiment_satisfied:", url_path="sentiment"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("app_pages/inside.py", title="Inside the RNN", icon=":material/biotech:", url_path="inside"),
     st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:", url_path="models"),
 ]

@@ -31,10 +31,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(model_root: Path, log_path: Path, timeout: float = 180.0):
-    """Runs `streamlit run apps/streamlit_app.py` on a free port; yields its base URL."""
+def running_app(model_root: Path, log_path: Path, timeout: float = 180.0, env: dict | None = None):
+    """Runs `streamlit run apps/streamlit_app.py` on a free port; yields its base URL.
+
+    `env` adds variables (e.g. TEXTGEN_HOME and TFDS_DATA_DIR for the Train page's jobs)."""
     port = free_port()
-    env = dict(os.environ, TEXTGEN_MODEL_DIRS=str(model_root), PYTHONPATH=str(REPO))
+    env = dict(os.environ, TEXTGEN_MODEL_DIRS=str(model_root), PYTHONPATH=str(REPO), **(env or {}))
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(REPO / "apps" / "streamlit_app.py"),
         "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",

@@ -188,6 +188,9 @@ def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
         p.add_argument("--max-vocab", type=int, default=t.max_vocab,
                        help="keep the N most frequent characters of the training split; the rest read as [UNK]; "
                             f"0 = all (default: {t.max_vocab})")
+        p.add_argument("--sample-chars", type=int, default=t.sample_chars,
+                       help="characters to sample from the weights after each epoch into DIR/progress.jsonl "
+                            f"(what the app's Train page shows); 0 = none (default: {t.sample_chars})")
         p.add_argument("--min-count", type=int, default=t.min_count,
                        help=f"keep characters seen at least this often in the training split (default: {t.min_count})")
     p.add_argument("--learning-rate", type=float, default=t.learning_rate, help=f"Adam peak learning rate (default: {t.learning_rate})")
@@ -281,6 +284,7 @@ def train_configs(args) -> tuple:
                     "validation_steps": args.validation_steps, "batch_size": args.batch_size,
                     "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,
                     "max_vocab": getattr(args, "max_vocab", None), "min_count": getattr(args, "min_count", None),
+                    "sample_chars": getattr(args, "sample_chars", None),
                     "schedule": args.schedule, "clipnorm": args.clipnorm, "patience": args.patience,
                     "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
     if args.task == "sentiment":

@@ -317,6 +317,7 @@ class TrainConfig:
     strategy: str = "default"  # default | mirrored | multiworker (TF_CONFIG)
     max_vocab: int = 0  # character models: keep the N most frequent training characters, the rest read as [UNK]; 0 = all
     min_count: int = 1  # character models: keep characters seen at least this often in the training split
+    sample_chars: int = 0  # character models: characters sampled from the weights after each epoch, into progress.jsonl; 0 = none
     train_limit: int = 0  # use only the first N characters (charlm) / examples (sentiment) of train; 0 = all
     validation_fraction: float = 0.1  # sentiment corpora without a validation split: last fraction of train
     valence_weight: float = 1.0  # weight of the valence head's Huber loss (sentiment)
@@ -343,6 +344,7 @@ class TrainConfig:
         _check_choice("strategy", self.strategy, STRATEGIES)
         _check_range("max_vocab", self.max_vocab, 0, None)
         _check_range("min_count", self.min_count, 1, None)
+        _check_range("sample_chars", self.sample_chars, 0, 10_000)
         _check_range("train_limit", self.train_limit, 0, None)
         _check_range("validation_fraction", self.validation_fraction, 0.0, 0.9)
         _check_range("valence_weight", self.valence_weight, 0.0, None)

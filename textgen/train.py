@@ -47,8 +47,11 @@ TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "training_curve.png"
 LOGS_DIR = "logs"
+PROGRESS_FILE = "progress.jsonl"  # one JSON line per epoch (and about one a second within an epoch)
+STOP_FILE = "stop"  # in .resume/: ask a running run to stop and keep its best weights
 # Everything a run writes at the top of its directory (textgen.folders: what --overwrite may replace).
-RUN_ENTRIES = (*artifacts.MODEL_DIR_ENTRIES, TRAIN_CONFIG_FILE, HISTORY_FILE, CURVE_FILE, LOGS_DIR, STATE_DIR)
+RUN_ENTRIES = (*artifacts.MODEL_DIR_ENTRIES, TRAIN_CONFIG_FILE, HISTORY_FILE, CURVE_FILE, LOGS_DIR, STATE_DIR,
+               PROGRESS_FILE)
 
 
 class RunDirError(TextgenError):
@@ -161,6 +164,7 @@ def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict
     elif rd.state_dir.exists():  # a run killed before run.json was written
         shutil.rmtree(rd.state_dir)
     folders.make_folder(rd.state_dir)
+    (out / PROGRESS_FILE).unlink(missing_ok=True)  # a new run starts a new progress log
     if folders.read_marker(out) is None:
         folders.write_marker(out, "run", RUN_ENTRIES)
     artifacts.write_json(rd.state_dir / "run.json", run)
@@ -228,6 +232,7 @@ class RunState(keras.callbacks.Callback):
         self.resumes = state.get("resumes", -1) + 1 if state else 0
         self.diverged: tuple[int, int, float] | None = None
         self.best_weights: list | None = None  # in memory when there is no state_dir
+        self.stop_requested = False
         self._epoch_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -237,6 +242,11 @@ class RunState(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged = (self.epoch + 1, batch + 1, float(loss))
+            self.model.stop_training = True
+        if self.state_dir is not None and (self.state_dir / STOP_FILE).exists():
+            # A stop request (the app's Stop button, or `touch DIR/.resume/stop`): Keras validates the
+            # epoch so far and ends it; the run then finishes with the best weights so far.
+            self.stop_requested = True
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -260,6 +270,8 @@ class RunState(keras.callbacks.Callback):
             if self.patience and self.wait >= self.patience:
                 self.stopped_early = True
                 self.model.stop_training = True
+        if self.stop_requested:
+            self.stopped_early = True  # a resumed run must not continue a run the user stopped
         weights = f"epoch-{self.epoch}.weights.h5"
         self._save_weights(weights)
         if self.state_dir is not None:
@@ -322,6 +334,44 @@ class RunState(keras.callbacks.Callback):
                 model.set_weights(self.best_weights)
         elif (self.state_dir / "best.weights.h5").is_file():
             model.load_weights(self.state_dir / "best.weights.h5")
+
+
+class Progress(keras.callbacks.Callback):
+    """Appends live progress to `DIR/progress.jsonl`, which the app's Train page (or `tail -f`) reads.
+
+    Lines: {"event": "batch", "epoch", "step", "steps", "loss"} at most about once a second, and
+    {"event": "epoch", "epoch", "epochs", "loss", "val_loss", "sample"?} after each epoch, where
+    `sample` is text generated from the weights of that epoch when `sample_fn` is given.
+    """
+
+    def __init__(self, path: Path, steps: int, epochs: int, sample_fn: Callable[[keras.Model, int], str] | None):
+        super().__init__()
+        self.path, self.steps, self.epochs, self.sample_fn = path, steps, epochs, sample_fn
+        self._last = 0.0
+        self._epoch = 0
+
+    def _write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if now - self._last >= 1.0:
+            self._last = now
+            loss = (logs or {}).get("loss")
+            self._write({"event": "batch", "epoch": self._epoch, "step": batch + 1, "steps": self.steps,
+                         "loss": float(loss) if loss is not None else None})
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        record = {"event": "epoch", "epoch": epoch + 1, "epochs": self.epochs,
+                  **{k: float(logs[k]) for k in ("loss", "val_loss") if k in logs}}
+        if self.sample_fn is not None:
+            record["sample"] = self.sample_fn(self.model, epoch + 1)
+        self._write(record)
 
 
 class ScalarLogs(keras.callbacks.Callback):
@@ -748,6 +798,9 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
         callbacks: list = [callback]
         if cfg.tensorboard and chief:
             callbacks.append(ScalarLogs(rd.state_dir / LOGS_DIR))
+        if chief:
+            sampler = _epoch_sampler(task, model_cfg, td.vocabulary, cfg.sample_chars) if cfg.sample_chars else None
+            callbacks.append(Progress(rd.path / PROGRESS_FILE, steps, cfg.epochs, sampler))
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=callback.epoch,
                   steps_per_epoch=cfg.steps_per_epoch or None, callbacks=callbacks, verbose=verbose,
                   shuffle=False)  # the tf.data pipeline shuffles (seeded)
@@ -795,6 +848,22 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
     print_fn(json.dumps({"out": str(rd.path) if chief else None, "epochs_run": callback.epoch,
                          "best_epoch": callback.best_epoch, "metrics": metrics, "weights_sha256": digest}))
     return TrainResult(rd.path if chief else None, history, metrics, state["epoch"] if state else 0, digest)
+
+
+def _epoch_sampler(task: str, model_cfg, vocabulary, length: int) -> Callable[[keras.Model, int], str]:
+    """(training model, epoch) -> `length` characters sampled (temperature 0.8, seed = epoch) from a
+    float32 copy of its weights, for the progress file. Character models only."""
+    if task != "charlm":
+        raise ConfigError("sample_chars (a sample after each epoch) is for character models")
+
+    def sample(trained: keras.Model, epoch: int) -> str:
+        from textgen.sampling import Sampler, SamplingParams
+
+        copy = _export_model(task, model_cfg, vocabulary, trained)
+        params = SamplingParams(length=length, temperature=0.8, seed=epoch)
+        return Sampler(copy, jit_compile=False).generate("", params)[0]
+
+    return sample
 
 
 def _per_element_loss(task: str):
