@@ -305,6 +305,8 @@ def model_table(f: Facts) -> Table:
         ("size on disk (model, configs, metadata, history, curve)", f"{f.dir_bytes / 1e6:.2f} MB"),
         ("dataset", f"{ds.get('name')} (TFDS version {ds.get('version')})"),
         *((f"split: {k}", str(v)) for k, v in sorted((ds.get("splits") or {}).items())),
+        *((f"corpus file {i + 1}", f"{Path(s['path']).name}: {s['bytes']:,} bytes, {s['characters']:,} characters, "
+           f"{s['encoding']}, sha256 {s['sha256']}") for i, s in enumerate((ds.get("corpus") or {}).get("sources", []))),
         ("training time", _duration(m.get("training_time_s"))),
         ("epochs run", f"{m.get('epochs_run')} (best {val.get('best_epoch')}, stopped early: "
                        f"{'yes' if m.get('stopped_early') else 'no'}, resumes: {m.get('resumes', 0)})"),

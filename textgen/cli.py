@@ -255,9 +255,8 @@ def _prepare_text_file(args) -> None:
     and the corpus must be long enough for one batch, so a bad request writes nothing."""
     from textgen import corpus, train
 
-    name = args.dataset or corpus.name_from_file(args.text_file[0])
-    args.dataset = name
-    _, train_cfg, out = train_configs(args)
+    _, train_cfg, out = train_configs(args)  # names the corpus: --dataset, else after the first file
+    name = args.dataset
     train.check_run_out(out, [args.data_dir, args.manual_dir, *args.text_file], args.overwrite)
     need = corpus.min_characters(train_cfg.seq_len, train_cfg.batch_size, corpus.DEFAULT_SPLIT)
     info = corpus.prepare_text_corpus(name, args.text_file, encoding=args.encoding, data_dir=args.data_dir,
@@ -291,7 +290,11 @@ def train_configs(args) -> tuple:
         train_values["init_from"] = args.init_from
         train_values["monitor"] = args.monitor
     model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
-    if args.dataset is None:  # None until here: --text-file names its corpus by --dataset when given
+    if args.dataset is None and getattr(args, "text_file", None):  # the corpus is named after the first file
+        from textgen.corpus import name_from_file
+
+        args.dataset = name_from_file(args.text_file[0])
+    elif args.dataset is None:
         args.dataset = "tiny_shakespeare" if args.task == "charlm" else "imdb_reviews"
     out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
     return model_cfg, train_cfg, out
