@@ -100,8 +100,13 @@ def test_names_and_unknown_name():
     assert data.DATASET_NAMES == ("tiny_shakespeare", "imdb_reviews", "aclimdb", "vader_sentiment/movies",
                                   "vader_sentiment/tweets", "vader_sentiment/amazon", "vader_sentiment/nyt",
                                   "vader_sentiment/all")
-    with pytest.raises(DataError, match="unknown dataset 'shakespeare'; choose one of: tiny_shakespeare"):
-        data.spec("shakespeare")
+    # Any other valid name may be a corpus of the user's own (`data prepare text`): unknown until prepared.
+    assert data.spec("shakespeare").user
+    with pytest.raises(DataError, match="unknown dataset 'shakespeare'; choose one of: tiny_shakespeare.*"
+                                        "textgen data prepare text --name shakespeare"):
+        data.builder("shakespeare", data_dir="/nonexistent")
+    with pytest.raises(DataError, match="unknown dataset 'Not A Name!'; choose one of: tiny_shakespeare"):
+        data.spec("Not A Name!")
 
 
 def test_checksums_agree_with_tfds_and_our_builders():
@@ -123,10 +128,19 @@ def test_default_data_dir(monkeypatch, tmp_path):
 
 def test_offline_catalog_dataset_says_how_to_prepare(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "_reachable", lambda host, port, timeout=0: False)
-    with pytest.raises(DataError, match=r"cannot be reached .*--manual-dir DIR` with DIR holding input\.txt "
-                                        r"\(sha256 86c4e6aa"):
-        data.prepare("tiny_shakespeare", data_dir=tmp_path / "tfds")
+    with pytest.raises(DataError, match=r"cannot be reached .*--manual-dir DIR` with DIR holding aclImdb_v1\.tar\.gz "
+                                        r"\(sha256 c40f74a1"):
+        data.prepare("imdb_reviews", data_dir=tmp_path / "tfds")
     assert not (tmp_path / "tfds").exists()
+
+
+def test_tiny_shakespeare_prepares_offline_from_the_copy_shipped_in_textgen(monkeypatch, tmp_path):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was probed")
+
+    monkeypatch.setattr(data, "_reachable", no_network)
+    data.prepare("tiny_shakespeare", data_dir=tmp_path / "tfds")  # no --manual-dir, no network
+    assert data.describe("tiny_shakespeare", data_dir=tmp_path / "tfds")["splits"]["train"]["characters"] == 1003854
 
 
 def test_wrong_manual_file_is_refused_before_writing(tmp_path):

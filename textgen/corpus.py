@@ -149,8 +149,11 @@ def read_builder(name: str, data_dir=None):
     import tensorflow_datasets as tfds
 
     if not is_prepared(name, data_dir):
-        raise DataError(f"text corpus {name!r} is not prepared in {corpus_dir(name, data_dir).parents[1]}; prepare it "
-                        f"with `textgen data prepare text --name {name} FILE_OR_FOLDER ...`")
+        from textgen.data import CATALOG_NAMES
+
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(CATALOG_NAMES)}, or prepare a text "
+                        f"corpus of your own under that name: `textgen data prepare text --name {name} FILE_OR_FOLDER "
+                        f"...` (none is prepared in {corpus_dir(name, data_dir).parents[1]})")
     return tfds.builder_from_directory(os.fspath(corpus_dir(name, data_dir)))
 
 

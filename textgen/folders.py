@@ -148,8 +148,10 @@ def check_out_path(out: str | os.PathLike, inputs: Sequence[str | os.PathLike | 
         parent = parent.parent
     if not parent.is_dir():
         raise FolderError(f"{flag} {out} lies under {parent}, which is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FolderError(f"{flag} {out}: no permission to write in {parent}")
+    try:  # the real test of writability (root passes os.access checks; /proc and /sys refuse anyway)
+        os.rmdir(tempfile.mkdtemp(prefix=".textgen-probe-", dir=parent))
+    except OSError as err:
+        raise FolderError(f"{flag} {out}: cannot write in {parent}: {err.strerror or err}") from err
     return real
 
 
