@@ -84,14 +84,23 @@ VADER_TRAIN := $(TEXTGEN) train sentiment --dataset vader_sentiment/all --cell g
 	--init-from $(MODELS_DIR)/imdb_sentiment --batch-size 32 --epochs 8 --patience 2 --monitor val_accuracy --learning-rate 0.001 \
 	--seed 1 $(VADER_SRC) --out $(MODELS_DIR)/vader_sentiment --overwrite
 
-MODEL_NAMES := shakespeare_char $(addprefix zoo_,$(ZOO_KINDS)) imdb_sentiment vader_sentiment
+# Your own text, with thousands of distinct characters: classical Chinese poetry and sayings from Debian's
+# fortunes-zh (bench/corpora.py fetches the package with apt-get download and writes the file).
+CHINESE_CORPUS := runs/corpora/fortunes_zh.txt
+CHINESE_TRAIN := $(TEXTGEN) train charlm --text-file $(CHINESE_CORPUS) --cell gru --units 384 --embedding-dim 128 \
+	--min-count 2 --batch-size 64 --seq-len 64 --epochs 20 --patience 3 --learning-rate 0.003 --dropout 0.1 --seed 1 \
+	$(DATA_FLAG) --out $(MODELS_DIR)/classical_chinese_char --overwrite
+
+MODEL_NAMES := shakespeare_char $(addprefix zoo_,$(ZOO_KINDS)) imdb_sentiment vader_sentiment classical_chinese_char
 TRAIN_shakespeare_char := $(SHAKESPEARE_TRAIN)
 TRAIN_imdb_sentiment   := $(IMDB_TRAIN)
 TRAIN_vader_sentiment  := $(VADER_TRAIN)
+TRAIN_classical_chinese_char := $(CHINESE_TRAIN)
 $(foreach k,$(ZOO_KINDS),$(eval TRAIN_zoo_$(k) := $(call zoo_train,$(k))))
 TITLE_shakespeare_char := shakespeare_char: 2-layer LSTM on tiny_shakespeare
 TITLE_imdb_sentiment   := imdb_sentiment: bidirectional GRU over words and word pairs, pooled, on IMDB reviews
 TITLE_vader_sentiment  := vader_sentiment: bidirectional GRU on the four VADER corpora, started from imdb_sentiment
+TITLE_classical_chinese_char := classical_chinese_char: GRU over classical Chinese poetry and sayings (your own text)
 $(foreach k,$(ZOO_KINDS),$(eval TITLE_zoo_$(k) := zoo_$(k): $(k) in the cell-kind comparison))
 
 # Held-out evaluations beyond the test metrics training records: baselines on the same examples.
@@ -105,6 +114,11 @@ models: $(STAMP)
 	$(MAKE) -j1 $(addprefix train-,$(MODEL_NAMES)) $(EVALS_shakespeare_char) $(EVALS_imdb_sentiment) $(EVALS_vader_sentiment) \
 		$(addprefix card-,$(MODEL_NAMES)) compare-zoo
 	$(PY) -m pytest -q tests/test_shipped_models.py
+
+train-classical_chinese_char: $(CHINESE_CORPUS)
+
+$(CHINESE_CORPUS): $(STAMP)
+	$(PY) -m bench.corpora fortunes-zh $@
 
 # RETRAIN=0 keeps a finished model directory (model.keras and no unfinished run in .resume/).
 train-%:

@@ -76,3 +76,26 @@ def prepared_data_dir(shared_data, vader_sdist_dir, tmp_path_factory) -> Path:
         if name.startswith("vader_sentiment/"):
             data.prepare(name, data_dir=data_dir, manual_dir=vader_sdist_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def fortunes_zh_data_dir(tmp_path_factory) -> Path:
+    """A TFDS data dir with the text corpus `fortunes_zh` (classical Chinese, from Debian's fortunes-zh
+    package via `apt-get download`), prepared the way `make models` prepares it."""
+    import shutil
+    import sys
+
+    require(shutil.which("apt-get") is not None and shutil.which("dpkg-deb") is not None,
+            "apt-get and dpkg-deb are needed to fetch Debian's fortunes-zh")
+    sys.path.insert(0, str(REPO))
+    from bench.corpora import fortunes_zh
+    from textgen import corpus
+
+    folder = tmp_path_factory.mktemp("fortunes_zh")
+    try:
+        made = fortunes_zh(folder / "fortunes_zh.txt")
+    except Exception as err:  # noqa: BLE001  (no package list, no mirror: say so)
+        require(False, f"cannot fetch fortunes-zh with apt-get download: {err}")
+    data_dir = folder / "tfds"
+    corpus.prepare_text_corpus("fortunes_zh", [made["path"]], data_dir=data_dir)
+    return data_dir

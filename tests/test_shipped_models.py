@@ -26,7 +26,7 @@ from tests.conftest import require
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "saved_models"
 SHIPPED_NAMES = ("shakespeare_char", "zoo_simple_rnn", "zoo_gru", "zoo_lstm", "zoo_minimal_gru",
-                 "zoo_peephole_lstm", "imdb_sentiment", "vader_sentiment")
+                 "zoo_peephole_lstm", "imdb_sentiment", "vader_sentiment", "classical_chinese_char")
 MAX_DIR_BYTES = 50 * 1024**2
 MAX_TOTAL_BYTES = 150 * 1024**2
 PRESENT = sorted(p.name for p in SAVED.iterdir() if p.is_dir()) if SAVED.is_dir() else []
@@ -111,7 +111,8 @@ def test_makefile_trains_every_shipped_model_with_a_seed():
         args = cli.build_parser().parse_args(card.normalise_command(command))
         model_cfg, train_cfg, out = cli.train_configs(args)
         assert train_cfg.seed is not None and Path(out).name == name, name
-        assert (args.task == "charlm") == (name == "shakespeare_char" or name.startswith("zoo_"))
+        assert (args.task == "charlm") == (name in ("shakespeare_char", "classical_chinese_char")
+                                           or name.startswith("zoo_"))
 
 
 @pytest.mark.slow
@@ -127,7 +128,8 @@ def test_shipped_model(name, request):
     if md.task == "charlm":
         from textgen import data
 
-        data_dir = request.getfixturevalue("shakespeare_data_dir")
+        fixture = "shakespeare_data_dir" if meta["dataset"]["name"] == "tiny_shakespeare" else "fortunes_zh_data_dir"
+        data_dir = request.getfixturevalue(fixture)
         text = data.read_text(meta["dataset"]["name"], "test", data_dir=data_dir)
         quick_charlm_check(md.model, text, meta["metrics"]["loss_nats"])
         generation_check(md.model, meta["vocabulary"])
