@@ -219,3 +219,25 @@ def test_generate_result_line_shows_a_folder_name_as_plain_text(model_root, tmp_
     _no_exception(at)
     line = next(m.value for m in at.markdown if "chars/s" in m.value)
     assert r"my\`model \*x\* \[a\]\(b\)" in line  # every Markdown character escaped: shown as typed
+
+
+def test_train_page_refuses_bad_requests_with_a_message(model_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTGEN_MODEL_DIRS", str(model_root))
+    monkeypatch.setenv("TEXTGEN_HOME", str(tmp_path / "home"))
+    at = _page(AppTest.from_file(APP, default_timeout=TIMEOUT), "train")
+    _no_exception(at)
+    assert [o.split(" — ")[0] for o in at.radio(key="train_preset").options] == ["tiny", "small", "custom"]
+    at.radio(key="train_source").set_value("Paste text").run()
+    at.text_area(key="train_paste").input("To be, or not to be " * 200)
+    at.text_input(key="train_name").input("Not A Name!")
+    at.button[0].click().run()
+    _no_exception(at)
+    assert any("not a valid model name" in e.value for e in at.error)
+    at.text_input(key="train_name").input("")
+    at.button[0].click().run()
+    assert any("give the model a name" in e.value for e in at.error)
+    at.text_area(key="train_paste").input("")
+    at.text_input(key="train_name").input("fine_name")
+    at.button[0].click().run()
+    assert any("no text" in e.value for e in at.error)
+    assert not (tmp_path / "home" / "jobs").exists() or not any((tmp_path / "home" / "jobs").glob("*/job.json"))
