@@ -73,6 +73,31 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
+@contextlib.contextmanager
+def chromium():
+    """Debian's Chromium under Playwright, for a module's `browser` fixture."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@contextlib.contextmanager
+def new_page(browser, height: int = 1000, timeout_ms: int = 120_000):
+    """A page in a fresh browser context (its own cookies and session), closed afterwards."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
     """Waits until Streamlit has finished the current script run (its status widget is gone)."""
     page.wait_for_timeout(300)

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from tests.app_models import make_app_models
-from tests.browser_support import ARTIFACTS, CHROMIUM, expect_no_exception, launch_browser, running_app, wait_idle
+from tests.browser_support import (ARTIFACTS, CHROMIUM, chromium, expect_no_exception, new_page, running_app,
+                                   wait_idle)
 from tests.conftest import require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -25,21 +26,14 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(120_000)
-    yield pg
-    context.close()
+    with new_page(browser, height=1000) as pg:
+        yield pg
 
 
 def _open(page, app_url, path):

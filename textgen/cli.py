@@ -124,6 +124,7 @@ BENCHMARKS = {
     "generation": "tutorial loop vs compiled sampler, chars/s at batch 1 and 64",
     "sentiment": "predict latency p50 at batch 1 and texts/s at batch 256",
     "training": "tutorial model.fit vs our training path, chars/s",
+    "presets": "the Train page's tiny and small presets: seconds to the first epoch sample and to the model",
     "prepare": "own-text corpus preparation MB/s and peak RSS (200 MB generated), training peak RSS",
 }
 

@@ -242,7 +242,10 @@ def publish(staged: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """Whether process `pid` is running (this process counts; a zombie, exited but not reaped, does not)."""
+    if not pid:
+        return False
     if pid == os.getpid():
         return True
     try:
@@ -251,7 +254,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _leftovers(out: Path) -> list[tuple[Path, str, int]]:
@@ -280,7 +287,7 @@ def recover(out: Path, say: Callable[[str], None] | None = None) -> list[str]:
     """
     done = []
     for path, kind, pid in sorted(_leftovers(out), key=lambda item: item[1] != "old"):
-        if _pid_alive(pid):
+        if pid_alive(pid):
             continue
         if kind == "old" and not out.exists():
             os.rename(path, out)
