@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "saved_models"
 USER_MODELS = Path(os.environ.get("TEXTGEN_HOME") or "~/.textgen").expanduser() / "models"  # Train page output
 DOCS = REPO / "docs"
+FEATURED = ("shakespeare_char",)  # listed first in its folder: the pages' default model
 
 
 def model_roots() -> list[Path]:
@@ -39,7 +40,9 @@ def list_models(task: str | None = None) -> dict[str, str]:
     for root in model_roots():
         if not root.is_dir():
             continue
-        for d in sorted(p for p in root.iterdir() if (p / "model.keras").is_file()):
+        # Featured models first (the English character model a new user expects), then by name.
+        for d in sorted((p for p in root.iterdir() if (p / "model.keras").is_file()),
+                        key=lambda p: (p.name not in FEATURED, p.name)):
             t = _task_of(d)
             if t is None or (task is not None and t != task):
                 continue

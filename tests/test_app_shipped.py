@@ -133,6 +133,26 @@ def test_inside_the_shakespeare_model(page):
     page.screenshot(path=str(ARTIFACTS / "shipped_inside.png"), full_page=True)
 
 
+def test_inside_the_classical_chinese_model(page):
+    """A model of thousands of characters (4,555 Chinese characters) in "Inside the RNN"."""
+    _open(page, "inside")
+    page.get_by_role("combobox", name="Character model").click()
+    page.get_by_role("option", name="classical_chinese_char").click()
+    wait_idle(page, 180_000)
+    box = page.get_by_role("textbox", name="Text to read")
+    box.fill("春江潮水连海平，海上明月共潮生。")
+    box.press("Control+Enter")
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    page.get_by_text("update gate", exact=True).first.click()
+    page.get_by_text(re.compile(r"Showing the update gate of rnn_0 \(gru\)")).wait_for()
+    wait_idle(page, 180_000)
+    expect_no_exception(page)
+    page.get_by_text("Next-character guesses").wait_for()
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "shipped_inside_chinese.png"), full_page=True)
+
+
 def test_models_page_with_cards_and_the_comparison(page):
     _open(page, "models")
     page.get_by_text("Test metrics, next to baselines on the same examples").wait_for()

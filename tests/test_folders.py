@@ -239,7 +239,8 @@ def test_kill_9_during_export_leaves_old_or_new_and_no_leftovers(model_source, t
     duration = time.perf_counter() - start
     seen = {_complete_export(target)}
     assert None not in seen
-    for fraction in (0.3, 0.5, 0.65, 0.75, 0.82, 0.88, 0.93, 0.97):
+    # Start-up (imports) is most of a run; the staging and the swap fall in its last quarter.
+    for fraction in (0.5, 0.8, 0.9, 0.97):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         time.sleep(duration * fraction)
         proc.kill()

@@ -74,9 +74,10 @@ class Job:
 
     def progress(self) -> list[dict]:
         """The run's progress records (textgen.train.Progress), oldest first."""
-        from textgen.train import PROGRESS_FILE
+        from textgen.train import PROGRESS_FILE, STATE_DIR
 
-        path = Path(self.out) / PROGRESS_FILE
+        live = Path(self.out) / STATE_DIR / PROGRESS_FILE  # while the run is unfinished
+        path = live if live.is_file() else Path(self.out) / PROGRESS_FILE
         records = []
         try:
             lines = path.read_text(encoding="utf-8").splitlines()

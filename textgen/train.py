@@ -47,7 +47,8 @@ TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "training_curve.png"
 LOGS_DIR = "logs"
-PROGRESS_FILE = "progress.jsonl"  # one JSON line per epoch (and about one a second within an epoch)
+PROGRESS_FILE = "progress.jsonl"  # one JSON line per epoch (and about one a second within an epoch);
+# in DIR/.resume/ while the run is unfinished, beside the model when it is done
 STOP_FILE = "stop"  # in .resume/: ask a running run to stop and keep its best weights
 # Everything a run writes at the top of its directory (textgen.folders: what --overwrite may replace).
 RUN_ENTRIES = (*artifacts.MODEL_DIR_ENTRIES, TRAIN_CONFIG_FILE, HISTORY_FILE, CURVE_FILE, LOGS_DIR, STATE_DIR,
@@ -164,7 +165,6 @@ def prepare_run_dir(out: Path, run: dict, overwrite: bool) -> tuple[RunDir, dict
     elif rd.state_dir.exists():  # a run killed before run.json was written
         shutil.rmtree(rd.state_dir)
     folders.make_folder(rd.state_dir)
-    (out / PROGRESS_FILE).unlink(missing_ok=True)  # a new run starts a new progress log
     if folders.read_marker(out) is None:
         folders.write_marker(out, "run", RUN_ENTRIES)
     artifacts.write_json(rd.state_dir / "run.json", run)
@@ -337,7 +337,8 @@ class RunState(keras.callbacks.Callback):
 
 
 class Progress(keras.callbacks.Callback):
-    """Appends live progress to `DIR/progress.jsonl`, which the app's Train page (or `tail -f`) reads.
+    """Appends live progress to `DIR/.resume/progress.jsonl` (moved to `DIR/progress.jsonl` when the run
+    is done), which the app's Train page (or `tail -f`) reads.
 
     Lines: {"event": "batch", "epoch", "step", "steps", "loss"} at most about once a second, and
     {"event": "epoch", "epoch", "epochs", "loss", "val_loss", "sample"?} after each epoch, where
@@ -800,7 +801,9 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             callbacks.append(ScalarLogs(rd.state_dir / LOGS_DIR))
         if chief:
             sampler = _epoch_sampler(task, model_cfg, td.vocabulary, cfg.sample_chars) if cfg.sample_chars else None
-            callbacks.append(Progress(rd.path / PROGRESS_FILE, steps, cfg.epochs, sampler))
+            # Into .resume/ while the run is unfinished (a failed run never touches a finished one's
+            # files); _write_final moves it beside the model.
+            callbacks.append(Progress(rd.state_dir / PROGRESS_FILE, steps, cfg.epochs, sampler))
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=callback.epoch,
                   steps_per_epoch=cfg.steps_per_epoch or None, callbacks=callbacks, verbose=verbose,
                   shuffle=False)  # the tf.data pipeline shuffles (seeded)
@@ -916,6 +919,8 @@ def _write_final(rd: RunDir, model, model_cfg, cfg: TrainConfig, history: dict, 
     artifacts.write_json(rd.path / HISTORY_FILE, history)
     plot_training_curve(history, rd.path / CURVE_FILE, title=title)
     artifacts.save_model_dir(rd.path, model, model_cfg, metadata)
+    if (rd.state_dir / PROGRESS_FILE).is_file():
+        os.replace(rd.state_dir / PROGRESS_FILE, rd.path / PROGRESS_FILE)
     logs = rd.state_dir / LOGS_DIR
     if logs.is_dir():
         shutil.rmtree(rd.path / LOGS_DIR, ignore_errors=True)
