@@ -101,6 +101,7 @@ def scan(files: Sequence[Path], encoding: str = "utf-8", progress: Callable[[int
     done = 0
     sources = []
     for i, path in enumerate(files):
+        size = path.stat().st_size
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -110,9 +111,9 @@ def scan(files: Sequence[Path], encoding: str = "utf-8", progress: Callable[[int
             characters += len(piece)
             last = piece[-1]
             if progress is not None:
-                progress(done + min(path.stat().st_size, characters), total_bytes)
-        done += path.stat().st_size
-        sources.append({"path": os.fspath(path.resolve()), "encoding": encoding, "bytes": path.stat().st_size,
+                progress(done + min(size, characters), total_bytes)  # characters stand in for bytes read
+        done += size
+        sources.append({"path": os.fspath(path.resolve()), "encoding": encoding, "bytes": size,
                         "characters": characters, "sha256": digest.hexdigest(),
                         "newline_added": characters > 0 and last != "\n" and i < len(files) - 1})
     return sources
