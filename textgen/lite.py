@@ -51,14 +51,11 @@ def _to_tflite(function, core, int8: bool) -> bytes:
         raise LiteError(f"TFLite conversion failed: {str(err).splitlines()[0]}") from err
 
 
-class LiteSampleLoop:
-    """`core.sample` for fixed (batch, steps), converted to TFLite with int8 weights.
+class _LiteLoop:
+    """A loop of `core` converted to TFLite (int8 weights), one flatbuffer per (batch, steps).
 
     Thread-safe: each converted model has its own interpreter and lock (an interpreter runs one
-    call at a time).
-
-    Args:
-        core: a float32 `textgen.sampling.CharLMCore` (its weights are quantised on conversion).
+    call at a time). Subclasses say which loop (`_inputs`, `_loop`).
     """
 
     def __init__(self, core):
@@ -68,26 +65,25 @@ class LiteSampleLoop:
         self._runners: dict[tuple[int, int], tuple] = {}
         self._lock = threading.Lock()
 
-    def convert(self, batch: int, steps: int) -> bytes:
-        """The TFLite flatbuffer of the sample loop for (batch, steps): builtins only, int8 weights."""
-        core, vocab = self.core, self.core.vocab_size
+    def _specs(self, batch: int) -> list:
+        vocab = self.core.vocab_size
         specs = [tf.TensorSpec((batch, vocab), tf.float32, name="logits")]
-        specs += [tf.TensorSpec((batch, n), tf.float32, name=f"state_{i}") for i, n in enumerate(core.state_sizes)]
-        specs += [tf.TensorSpec((batch, vocab), tf.bool, name="seen"), tf.TensorSpec((), tf.float32, name="temperature"),
-                  tf.TensorSpec((), tf.int32, name="top_k"), tf.TensorSpec((), tf.float32, name="top_p"),
-                  tf.TensorSpec((), tf.float32, name="penalty"), tf.TensorSpec((2,), tf.uint32, name="seed"),
-                  tf.TensorSpec((), tf.int32, name="position")]
-        n_states = len(core.state_sizes)
+        specs += [tf.TensorSpec((batch, n), tf.float32, name=f"state_{i}") for i, n in enumerate(self.core.state_sizes)]
+        return specs + [tf.TensorSpec((batch, vocab), tf.bool, name="seen")]
 
-        @tf.function(input_signature=specs)
-        def sample(logits, *rest):
-            states, (seen, temperature, top_k, top_p, penalty, seed, position) = rest[:n_states], rest[n_states:]
-            ids, logits, states, seen = core.sample(steps, logits, tuple(states), seen, temperature, top_k, top_p,
-                                                    penalty, seed, position)
-            return {"ids": ids, "logits_out": logits, "seen_out": seen,
+    def convert(self, batch: int, steps: int) -> bytes:
+        """The TFLite flatbuffer of the loop for (batch, steps): builtins only, int8 weights."""
+        n_states = len(self.core.state_sizes)
+        loop = self._loop
+
+        @tf.function(input_signature=self._specs(batch) + self._inputs(batch, steps))
+        def run(logits, *rest):
+            states, seen, extra = rest[:n_states], rest[n_states], rest[n_states + 1 :]
+            ids, logits, states, seen, more = loop(steps, logits, tuple(states), seen, *extra)
+            return {"ids": ids, "logits_out": logits, "seen_out": seen, **more,
                     **{f"state_out_{i}": s for i, s in enumerate(states)}}
 
-        return _to_tflite(sample, core, int8=True)
+        return _to_tflite(run, self.core, int8=True)
 
     def _runner(self, batch: int, steps: int):
         with self._lock:
@@ -98,19 +94,65 @@ class LiteSampleLoop:
                 self._runners[(batch, steps)] = (interpreter.get_signature_runner(), threading.Lock())
             return self._runners[(batch, steps)]
 
-    def __call__(self, steps: int, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
-        """Same arguments and results as `CharLMCore.sample` (numpy arrays out)."""
+    def _run(self, steps: int, logits, states, seen, feeds: dict) -> dict:
         batch = int(np.shape(logits)[0])
         runner, lock = self._runner(batch, steps)
-        feeds = {"logits": np.asarray(logits, np.float32), "seen": np.asarray(seen, bool),
-                 "temperature": np.asarray(temperature, np.float32), "top_k": np.asarray(top_k, np.int32),
-                 "top_p": np.asarray(top_p, np.float32), "penalty": np.asarray(penalty, np.float32),
-                 "seed": np.asarray(seed, np.uint32), "position": np.asarray(position, np.int32)}
+        feeds = dict(feeds, logits=np.asarray(logits, np.float32), seen=np.asarray(seen, bool))
         feeds.update({f"state_{i}": np.asarray(s, np.float32) for i, s in enumerate(states)})
         with lock:
-            out = runner(**feeds)
-        states = tuple(out[f"state_out_{i}"] for i in range(len(states)))
-        return out["ids"], out["logits_out"], states, out["seen_out"]
+            return runner(**feeds)
+
+    def _states(self, out: dict, n: int) -> tuple:
+        return tuple(out[f"state_out_{i}"] for i in range(n))
+
+
+class LiteSampleLoop(_LiteLoop):
+    """`core.sample` (one request per call) for fixed (batch, steps), converted to TFLite.
+
+    Args:
+        core: a float32 `textgen.sampling.CharLMCore` (its weights are quantised on conversion).
+    """
+
+    def _inputs(self, batch: int, steps: int) -> list:
+        return [tf.TensorSpec((), tf.float32, name="temperature"), tf.TensorSpec((), tf.int32, name="top_k"),
+                tf.TensorSpec((), tf.float32, name="top_p"), tf.TensorSpec((), tf.float32, name="penalty"),
+                tf.TensorSpec((2,), tf.uint32, name="seed"), tf.TensorSpec((), tf.int32, name="position")]
+
+    def _loop(self, steps, logits, states, seen, *params):
+        return (*self.core.sample(steps, logits, states, seen, *params), {})
+
+    def __call__(self, steps: int, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
+        """Same arguments and results as `CharLMCore.sample` (numpy arrays out)."""
+        out = self._run(steps, logits, states, seen, {
+            "temperature": np.asarray(temperature, np.float32), "top_k": np.asarray(top_k, np.int32),
+            "top_p": np.asarray(top_p, np.float32), "penalty": np.asarray(penalty, np.float32),
+            "seed": np.asarray(seed, np.uint32), "position": np.asarray(position, np.int32)})
+        return out["ids"], out["logits_out"], self._states(out, len(states)), out["seen_out"]
+
+
+class LiteRowsLoop(_LiteLoop):
+    """`core.sample_rows` (a request per row: continuous batching, `textgen.serving`) for fixed
+    (batch, steps), converted to TFLite with int8 weights."""
+
+    def _inputs(self, batch: int, steps: int) -> list:
+        return [tf.TensorSpec((batch, steps), tf.int32, name="forced"),
+                tf.TensorSpec((batch,), tf.float32, name="temperature"), tf.TensorSpec((batch,), tf.int32, name="top_k"),
+                tf.TensorSpec((batch,), tf.float32, name="top_p"), tf.TensorSpec((batch,), tf.float32, name="penalty"),
+                tf.TensorSpec((batch, 2), tf.uint32, name="seed"), tf.TensorSpec((batch,), tf.int32, name="lanes"),
+                tf.TensorSpec((batch,), tf.int32, name="position")]
+
+    def _loop(self, steps, logits, states, seen, *params):
+        ids, logits, states, seen, position = self.core.sample_rows(steps, logits, states, seen, *params)
+        return ids, logits, states, seen, {"position_out": position}
+
+    def __call__(self, steps: int, logits, states, seen, forced, temperature, top_k, top_p, penalty, seed, lanes,
+                 position):
+        """Same arguments and results as `CharLMCore.sample_rows` (numpy arrays out)."""
+        names = ("forced", "temperature", "top_k", "top_p", "penalty", "seed", "lanes", "position")
+        types = (np.int32, np.float32, np.int32, np.float32, np.float32, np.uint32, np.int32, np.int32)
+        values = (forced, temperature, top_k, top_p, penalty, seed, lanes, position)
+        out = self._run(steps, logits, states, seen, {n: np.asarray(v, t) for n, v, t in zip(names, values, types)})
+        return out["ids"], out["logits_out"], self._states(out, len(states)), out["seen_out"], out["position_out"]
 
 
 def convert_step(core, batch_size: int = 1, int8: bool = False) -> bytes:

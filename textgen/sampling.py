@@ -142,18 +142,33 @@ def seed_words(seed) -> tf.Tensor:
                              tf.bitwise.bitwise_and(tf.bitwise.right_shift(seed, 32), 0xFFFFFFFF)]), tf.uint32)
 
 
-def counter_uniform(seed, position, shape):
+def _per_row(x):
+    """A per-row (batch,) value as a (batch, 1) column that broadcasts over the vocabulary; a
+    scalar stays a scalar (so the scalar loops, and the TFLite graphs made from them, are unchanged)."""
+    return x[:, None] if x.shape.rank == 1 else x
+
+
+def counter_uniform(seed, position, shape, lanes=None):
     """Uniform floats in (0, 1) of `shape` (batch, vocab), a pure function of (seed, position, index).
 
+    Either one request for the whole batch (scalar position, (2,) seed; element index = row·vocab
+    + column) or one request per row (continuous batching): seed (batch, 2), position (batch,) and
+    `lanes` (batch,) the row's index *within its own request*, so a row's noise does not depend on
+    where the batcher put it (index = lane·vocab + column).
+
     Args:
-        seed: (2,) uint32 [low, high] words of the seed (`seed_words`). position: int32 scalar.
-        shape: a 2-element int32 tensor.
+        seed: (2,) or (batch, 2) uint32 [low, high] words of the seed (`seed_words`).
+        position: int32 scalar or (batch,). shape: a 2-element int32 tensor.
+        lanes: None, or (batch,) int32.
     """
-    lo, hi = seed[0], seed[1]
+    lo, hi = seed[..., 0], seed[..., 1]
     key = _fmix32(lo ^ _fmix32(hi + tf.constant(_GOLDEN, tf.uint32)))
     pos = tf.cast(position, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(1, tf.uint32)
-    key = _fmix32(key ^ _fmix32(pos))
-    index = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32), shape)  # (batch, vocab) element ids
+    key = _per_row(_fmix32(key ^ _fmix32(pos)))  # scalar or (batch, 1)
+    if lanes is None:
+        index = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32), shape)  # (batch, vocab) element ids
+    else:
+        index = lanes[:, None] * shape[1] + tf.range(shape[1], dtype=tf.int32)[None, :]  # (batch, vocab)
     bits = _fmix32(key ^ _fmix32(tf.cast(index, tf.uint32)))
     return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 16777216.0)  # 24 bits
 
@@ -345,27 +360,40 @@ class CharLMCore(tf.Module):
         )
         return states, logits, seen
 
-    def select(self, logits, seen, temperature, top_k, top_p, penalty, seed, position):
-        """Picks one id per row from logits (batch, vocab) -> (batch,) int32; never [UNK]."""
+    def select(self, logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes=None):
+        """Picks one id per row from logits (batch, vocab) -> (batch,) int32; never [UNK].
+
+        The parameters are scalars (one request) or per-row vectors (temperature, top_k, top_p,
+        penalty, position (batch,), seed (batch, 2), lanes (batch,): `counter_uniform`)."""
+        t_col, penalty = _per_row(temperature), _per_row(penalty)
         # Repetition penalty (CTRL rule) on characters already in the prompt or the output.
         penalized = tf.where(logits > 0, logits / penalty, logits * penalty)
         logits = tf.where(seen, penalized, logits) + self.unk_mask
         greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
         # Subtracting the max first keeps every value <= 0, so tiny temperatures give -inf, never NaN.
-        scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(temperature, _TINY_TEMPERATURE)
+        scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(t_col, _TINY_TEMPERATURE)
         # The sort behind top-k / top-p runs only when one of them is on (tf.cond: one branch runs).
-        scaled = tf.cond((top_k > 0) | (top_p < 1.0), lambda: self._filter(scaled, top_k, top_p), lambda: scaled)
+        filtering = (top_k > 0) | (top_p < 1.0)
+        if filtering.shape.rank:
+            filtering = tf.reduce_any(filtering)
+        scaled = tf.cond(filtering, lambda: self._filter(scaled, top_k, top_p), lambda: scaled)
         # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
-        uniform = counter_uniform(seed, position, tf.shape(scaled))
+        uniform = counter_uniform(seed, position, tf.shape(scaled), lanes)
         sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
         return tf.where(temperature > 0, sampled, greedy)
 
     def _filter(self, scaled, top_k, top_p):
-        """Sets logits outside the top-k and the top-p nucleus to -inf; (batch, vocab) -> same."""
+        """Sets logits outside the top-k and the top-p nucleus to -inf; (batch, vocab) -> same.
+
+        top_k, top_p: scalars or per-row (batch,) vectors."""
         neg_inf = tf.constant(-np.inf, tf.float32)
         ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
         k = tf.clip_by_value(top_k, 1, self.vocab_size)
-        kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
+        if k.shape.rank:
+            kth = tf.gather(ordered, (k - 1)[:, None], axis=1, batch_dims=1)  # (batch, 1) each row's k-th largest
+        else:
+            kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
+        top_k, top_p = _per_row(top_k), _per_row(top_p)
         scaled = tf.where((top_k > 0) & (scaled < kth), neg_inf, scaled)
         ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
         # top-p: keep sorted entries whose probability mass *before* them is below p.
@@ -400,6 +428,46 @@ class CharLMCore(tf.Module):
         )
         ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
         return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen
+
+
+    def sample_rows(self, steps, logits, states, seen, forced, temperature, top_k, top_p, penalty, seed, lanes,
+                    position):
+        """One chunk of continuous batching: every row is its own request, and a row still reading
+        its prompt is fed the prompt instead of sampling (so priming and sampling share one loop and
+        one compiled shape per batch size).
+
+        At step t, row r feeds `forced[r, t]` when it is >= 0 (a prompt character: states, logits
+        and the penalty's `seen` advance exactly as in `prime`), else samples with its own
+        parameters at its own `position` (as `sample` does for that request alone).
+
+        Args:
+            steps: characters per call (a Python int under XLA).
+            logits (batch, vocab), states, seen (batch, vocab): carried per row.
+            forced: (batch, steps) int32 prompt ids, -1 = sample.
+            temperature, top_p, penalty: (batch,) float32; top_k (batch,) int32; seed (batch, 2)
+                uint32; lanes (batch,) int32 (row index within its request); position (batch,)
+                int32 (characters the row has sampled so far).
+        Returns:
+            ids (batch, steps) int32 (-1 where a prompt character was fed), logits, states, seen,
+            position.
+        """
+        out = tf.TensorArray(tf.int32, size=steps)
+
+        def body(t, out, logits, states, seen, position):
+            feed = forced[:, t]  # (batch,)
+            feeding = feed >= 0
+            sampled = self.select(logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes)
+            ids = tf.where(feeding, feed, sampled)
+            seen = seen | tf.one_hot(ids, self.vocab_size, on_value=True, off_value=False)
+            logits, states = self.step(ids, states)
+            position = position + tf.cast(tf.logical_not(feeding), tf.int32)
+            return t + 1, out.write(t, tf.where(feeding, -1, ids)), logits, states, seen, position
+
+        _, out, logits, states, seen, position = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen, position)
+        )
+        ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
+        return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen, position
 
 
 # --------------------------------------------------------------------------------------------
