@@ -126,6 +126,7 @@ BENCHMARKS = {
     "training": "tutorial model.fit vs our training path, chars/s",
     "presets": "the Train page's tiny and small presets: seconds to the first epoch sample and to the model",
     "prepare": "own-text corpus preparation MB/s and peak RSS (200 MB generated), training peak RSS",
+    "serving": "N concurrent clients: batched sampler vs one request at a time, p50/p95 latency and chars/s",
 }
 
 
@@ -457,27 +458,43 @@ def _run_export(args) -> int:
 
 
 def add_import_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("import", help="turn your own Keras character model into a textgen model directory")
-    p.add_argument("path", help="a .keras file: ids -> Embedding -> SimpleRNN/GRU/LSTM ... -> Dense")
+    p = sub.add_parser("import", help="turn your own Keras character model, or its saved weights, into a textgen "
+                       "model directory")
+    p.add_argument("path", help="a .keras file (ids -> Embedding -> SimpleRNN/GRU/LSTM ... -> Dense); or the weights "
+                   "of such a model, e.g. the TF tutorial's subclassed MyModel: a .weights.h5 (model.save_weights "
+                   "or ModelCheckpoint), a Keras 2 .h5, a TF checkpoint (its prefix, PREFIX.index, or its "
+                   "folder), or a SavedModel folder such as the tutorial's one_step; weights need --cell, --units "
+                   "and --embedding-dim")
     p.add_argument("--task", choices=("charlm",), default="charlm", help="kind of model: charlm (default charlm)")
     p.add_argument("--vocab", default=None, help="vocabulary file: a JSON list of characters, or one character "
                    "per line with JSON escapes (\\n, \\t); a leading [UNK] is dropped; id i+1 = entry i "
                    "(default: vocab.json beside PATH)")
     p.add_argument("--out", default=None, help="model directory to write; must not exist or be empty unless "
-                   "--overwrite (default: PATH without .keras, beside it)")
+                   "--overwrite (default: beside PATH, PATH without .keras, .weights.h5 or .h5; a checkpoint's "
+                   "prefix as a folder name; for a folder PATH, PATH-textgen)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a non-empty --out folder that textgen wrote (never another folder) (default: refuse)")
+    arch = p.add_argument_group("architecture of a weights file (a .keras file records its own)")
+    # The three built-in kinds a tutorial model is made of (textgen.importer.WEIGHT_CELLS; not
+    # imported here, which would load Keras for every command).
+    arch.add_argument("--cell", choices=("simple_rnn", "gru", "lstm"), default=None,
+                      help="recurrent layer kind: simple_rnn | gru | lstm (default: none; required for weights)")
+    arch.add_argument("--units", type=int, default=None,
+                      help="units of each recurrent layer, the tutorial's rnn_units (default: none; required for "
+                           "weights)")
+    arch.add_argument("--embedding-dim", type=int, default=None,
+                      help="size of each character embedding, the tutorial's embedding_dim (default: none; "
+                           "required for weights)")
+    arch.add_argument("--layers", type=int, default=None,
+                      help="number of stacked recurrent layers, 1..16 (default: 1 for weights)")
     p.set_defaults(func=_run_import)
 
 
 def _run_import(args) -> int:
     from textgen.importer import import_char_model
 
-    from pathlib import Path
-
-    path = Path(args.path)
-    vocab = args.vocab or path.with_name("vocab.json")
-    out = import_char_model(path, vocab, args.out or path.with_suffix(""), overwrite=args.overwrite)
+    out = import_char_model(args.path, args.vocab, args.out, overwrite=args.overwrite, cell=args.cell,
+                            units=args.units, embedding_dim=args.embedding_dim, layers=args.layers)
     print(f"imported {args.path} into {out}")
     return 0
 

@@ -1,8 +1,23 @@
 """Import a user's own Keras character model (trained the tutorial's way) as a textgen model directory.
 
-Accepted graph (functional or Sequential, loaded in safe mode):
-    ids (batch, time) int -> Embedding -> one or more SimpleRNN | GRU | LSTM (return_sequences,
-    all the same kind and size; Dropout between them is allowed) -> Dense (vocab logits).
+Two kinds of input, told apart by their content:
+
+- A whole model: a `.keras` file (or a Keras 2 full-model `.h5`), loaded with
+  `keras.models.load_model` in safe mode. Accepted graph (functional or Sequential):
+  ids (batch, time) int -> Embedding -> one or more SimpleRNN | GRU | LSTM (return_sequences, all
+  the same kind and size; Dropout between them is allowed) -> Dense (vocab logits).
+- Weights only, for a subclassed model such as the TensorFlow tutorial's `MyModel`, which Keras 3
+  cannot save as `.keras` (its `__init__` arguments are not serialisable): a Keras 3 `.weights.h5`
+  (`model.save_weights`, or `ModelCheckpoint(save_weights_only=True)`, which under Keras 3 writes
+  nothing else), a Keras 2 weights `.h5`, or a TensorFlow checkpoint (`tf.train.Checkpoint(model=m)`
+  `.write`/`.save`, the `ckpt_N` prefixes Keras 2's `ModelCheckpoint` wrote, or the variables of a
+  SavedModel such as the tutorial's `one_step` export). These files hold arrays, not how the
+  layers connect, so the caller names the architecture (cell kind, units, embedding size, layers:
+  Embedding -> that many recurrent layers -> Dense, as in the tutorial) and every stored shape is
+  checked against it. Stacked recurrent layers are taken in the order of their names in a
+  `.weights.h5` (Keras's default names `gru`, `gru_1`, ... follow creation order), in layer order
+  in a Keras 2 `.h5`, and in the checkpoint's own object order in a checkpoint.
+
 The vocabulary file lists the characters in id order, as the tutorial's `ids_from_chars` does:
 id 0 is `[UNK]` (a leading "[UNK]" entry is dropped), id i is entry i - 1. The weights are copied
 into `build_char_lm`'s graph, which holds the vocabulary in its `char_to_id` layer, so the result
@@ -11,9 +26,12 @@ works with `generate`, `export` and the app. Anything else raises `ImportModelEr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import keras
@@ -95,7 +113,6 @@ def _layers(model: keras.Model) -> tuple[keras.layers.Layer, list[keras.layers.L
 
 def convert(model: keras.Model, vocabulary: list[str]) -> tuple[keras.Model, CharLMConfig]:
     """Builds textgen's char LM for `vocabulary` and copies `model`'s weights into it."""
-    from textgen.models import build_char_lm
     from textgen.sampling import SamplingError, cell_kind
 
     embedding, rnns, dense = _layers(model)
@@ -112,46 +129,375 @@ def convert(model: keras.Model, vocabulary: list[str]) -> tuple[keras.Model, Cha
             raise ImportModelError(str(err)) from err
     config = CharLMConfig(rnn=RNNConfig(cell=KINDS[type(rnns[0])], units=int(rnns[0].units), layers=len(rnns)),
                           embedding_dim=int(embedding.output_dim))
-    ours = build_char_lm(config, vocabulary)
-    ours.get_layer("embedding").set_weights(embedding.get_weights())
-    for i, layer in enumerate(rnns):
-        ours.get_layer(f"rnn_{i}").set_weights(layer.get_weights())
-    ours.get_layer("logits").set_weights(dense.get_weights())
+    ours = _build(config, vocabulary, embedding.get_weights(), [layer.get_weights() for layer in rnns],
+                  dense.get_weights())
     return ours, config
 
 
-def import_char_model(path, vocab_file, out, overwrite: bool = False) -> Path:
-    """Imports the `.keras` character model at `path` into the model directory `out`.
+def _build(config: CharLMConfig, vocabulary: list[str], embedding: list, rnns: list[list], dense: list) -> keras.Model:
+    """`build_char_lm(config, vocabulary)` with the given weights: [embeddings (vocab, dim)], per
+    recurrent layer [kernel, recurrent_kernel, bias], and [kernel (units, vocab), bias (vocab,)]."""
+    from textgen.models import build_char_lm
+
+    ours = build_char_lm(config, vocabulary)
+    ours.get_layer("embedding").set_weights(embedding)
+    for i, weights in enumerate(rnns):
+        ours.get_layer(f"rnn_{i}").set_weights(weights)
+    ours.get_layer("logits").set_weights(dense)
+    return ours
+
+
+# --------------------------------------------------------------------------------------------
+# Weights files: Keras 3 .weights.h5, Keras 2 .h5, TensorFlow checkpoints
+
+WEIGHT_CELLS = ("simple_rnn", "gru", "lstm")  # the built-in layers a tutorial model is made of
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # kernels are (inputs, gates * units)
+# Keras 3 stores a layer's variables as `<path>/vars/0, 1, ...` in the order the layer creates
+# them, without their names; these layers create (embeddings), (kernel, bias) and
+# (kernel, recurrent_kernel, bias).
+POSITIONAL_ROLES = {1: ("embeddings",), 2: ("kernel", "bias"), 3: ("kernel", "recurrent_kernel", "bias")}
+LAYER_ROLES = {frozenset({"embeddings"}): "embedding", frozenset({"kernel", "bias"}): "dense",
+               frozenset({"kernel", "recurrent_kernel", "bias"}): "recurrent"}
+
+
+@dataclasses.dataclass
+class StoredLayer:
+    """The variables of one layer (or RNN cell) as a weights file holds them."""
+
+    path: str  # where in the file, e.g. "gru/cell" or "model/embedding"
+    arrays: dict[str, np.ndarray]  # role ("embeddings", "kernel", "recurrent_kernel", "bias") -> values
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"{role} {_shape(a)}" for role, a in self.arrays.items())
+        return f"{self.path or '(root)'} [{shapes}]"
+
+
+def _shape(array: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(d) for d in array.shape)
+
+
+def _natural(path: str) -> list:
+    """Sort key that puts gru_2 before gru_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
+
+
+def read_h5_weights(path: str | os.PathLike) -> tuple[str, list[StoredLayer]]:
+    """(format name, layers) of a Keras 3 `.weights.h5` or a Keras 2 weights `.h5`."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer_names" in f.attrs:
+                return "Keras 2 weights (.h5)", _keras2_h5(f)
+            groups = []
+            f.visititems(lambda name, obj: groups.append(name) if isinstance(obj, h5py.Group)
+                         and name.rsplit("/", 1)[-1] == "vars" else None)
+            stored = []
+            for name in groups:
+                owner = name[: -len("vars")].rstrip("/")
+                if owner.split("/", 1)[0] == "optimizer":  # the optimizer's state (Adam's moments)
+                    continue
+                found = f[name]
+                if sorted(found.keys(), key=int) != [str(i) for i in range(len(found))]:
+                    raise ImportModelError(f"{path}: {name} holds {sorted(found.keys())}, not variables 0..n")
+                values = [np.asarray(found[str(i)]) for i in range(len(found))]
+                roles = POSITIONAL_ROLES.get(len(values), tuple(str(i) for i in range(len(values))))
+                stored.append(StoredLayer(owner, dict(zip(roles, values))))
+    except (OSError, KeyError, ValueError, RuntimeError) as err:  # a truncated file, a dataset that is no array
+        if isinstance(err, ImportModelError):
+            raise
+        raise ImportModelError(f"cannot read {path} as a Keras weights file: {str(err).splitlines()[0]}") from err
+    if not groups:
+        raise ImportModelError(f"{path} is an HDF5 file but not Keras weights (no layer_names attribute and no "
+                               "vars groups)")
+    return "Keras 3 weights (.weights.h5)", sorted(stored, key=lambda s: _natural(s.path))
+
+
+def _keras2_h5(f) -> list[StoredLayer]:
+    """Keras 2's layout: attribute layer_names (model.layers order); per layer, attribute
+    weight_names such as "my_model/gru/gru_cell/kernel:0", each a dataset at that path."""
+    def text(value) -> str:
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    stored = []
+    for name in map(text, f.attrs["layer_names"]):
+        group = f[name]
+        names = [text(w) for w in group.attrs.get("weight_names", [])]
+        stored.append(StoredLayer(name, {w.rsplit("/", 1)[-1].split(":")[0]: np.asarray(group[w]) for w in names}))
+    return stored
+
+
+def checkpoint_prefix(path: Path) -> Path | None:
+    """The TF checkpoint prefix that `path` names (the prefix, its .index or .data-* file, a folder
+    whose `checkpoint` file names the latest, or a SavedModel folder), or None when `path` is no
+    checkpoint."""
+    if path.is_dir():
+        import tensorflow as tf
+
+        saved = path / "variables" / "variables"
+        if (path / "saved_model.pb").is_file() and Path(f"{saved}.index").is_file():
+            return saved  # a SavedModel (the tutorial's one_step export) keeps its variables as a checkpoint
+        latest = tf.train.latest_checkpoint(str(path))
+        if latest is None:
+            raise ImportModelError(f"{path} is a folder with neither a TF checkpoint (a 'checkpoint' file naming "
+                                   "one) nor a SavedModel; give a .keras file, a .weights.h5 file or a checkpoint "
+                                   "prefix")
+        return Path(latest)
+    match = re.fullmatch(r"(.+)\.(index|data-\d+-of-\d+)", path.name)
+    if match and path.is_file():
+        return path.with_name(match.group(1))
+    if not path.exists() and Path(f"{path}.index").is_file():
+        return path
+    return None
+
+
+def read_checkpoint(prefix: str | os.PathLike) -> list[StoredLayer]:
+    """The model layers of a TF2 object-based checkpoint, in the checkpoint's object order.
+
+    The checkpoint's object graph is walked from its root, past any optimizer (its moments are
+    not the model). The keys themselves cannot be trusted for names: a variable that the model and
+    the optimizer share is keyed by whichever path TF found first, e.g.
+    `optimizer/_trainable_variables/1/...` for the GRU kernel of
+    `tf.train.Checkpoint(model=m, optimizer=m.optimizer)` under Keras 3.
+    """
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        if not reader.has_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"):
+            raise ImportModelError(f"{prefix} is a name-based (TF1) checkpoint without an object graph; "
+                                   "only TF2 checkpoints can be imported")
+        graph = trackable_object_graph_pb2.TrackableObjectGraph()
+        graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+
+        def value_key(node) -> str | None:
+            return next((a.checkpoint_key for a in node.attributes if a.name == "VARIABLE_VALUE"), None)
+
+        def is_optimizer(name: str, node) -> bool:  # Keras 3 / Keras 2 optimizers count steps in these
+            return name == "optimizer" or any(c.local_name in ("_iterations", "iter") for c in node.children)
+
+        stored, seen, queue = [], {0}, [(0, "")]
+        while queue:  # breadth first: a layer gets its shortest path (the attribute name)
+            node_id, path = queue.pop(0)
+            arrays = {}
+            for child in graph.nodes[node_id].children:
+                node = graph.nodes[child.node_id]
+                if child.node_id in seen or is_optimizer(child.local_name, node):
+                    continue
+                seen.add(child.node_id)
+                key = value_key(node)
+                if key is not None:  # Keras 3 names some variables _kernel, _embeddings
+                    arrays[child.local_name.lstrip("_")] = np.asarray(reader.get_tensor(key))
+                else:
+                    queue.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
+            if arrays:
+                stored.append(StoredLayer(path, arrays))
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError, DecodeError) as err:  # a truncated file
+        if isinstance(err, ImportModelError):
+            raise
+        raise ImportModelError(f"cannot read the TF checkpoint {prefix}: {str(err).splitlines()[0]}") from err
+    return stored
+
+
+def _is_weight(array: np.ndarray) -> bool:
+    """Float arrays are weights; integer ones (seed states, step counters) and scalars are not."""
+    return np.issubdtype(array.dtype, np.floating) and array.ndim > 0
+
+
+def convert_weights(stored: list[StoredLayer], config: CharLMConfig, vocabulary: list[str], source: str,
+                    checkpoint: bool = False) -> keras.Model:
+    """Builds textgen's char LM for `config` and `vocabulary` from the layers of a weights file.
+
+    Raises ImportModelError, naming `source`, when the file holds other layers, another number of
+    recurrent layers, or a shape that `config` does not give (expected vs found). `checkpoint`:
+    the layers come from a TF checkpoint (explains recurrent layers that are missing).
+    """
+    cell, units, dim, count = config.rnn.cell, config.rnn.units, config.embedding_dim, config.rnn.layers
+    flags = f"--cell {cell} --units {units} --embedding-dim {dim} --layers {count}"
+    found: dict[str, list[StoredLayer]] = {"embedding": [], "recurrent": [], "dense": []}
+    for layer in stored:
+        if not any(_is_weight(a) for a in layer.arrays.values()):
+            continue
+        kind = LAYER_ROLES.get(frozenset(layer.arrays))
+        if kind is None or not all(_is_weight(a) for a in layer.arrays.values()):
+            raise ImportModelError(f"{source} holds weights that are no Embedding, SimpleRNN/GRU/LSTM or Dense "
+                                   f"layer: {layer.describe()}")
+        found[kind].append(layer)
+    for kind, name in (("embedding", "Embedding"), ("dense", "Dense")):
+        if len(found[kind]) != 1:
+            listed = "; ".join(layer.describe() for layer in found[kind]) or "none"
+            raise ImportModelError(f"{source} must hold one {name} layer; found {len(found[kind])}: {listed}")
+    (embedding,), recurrent, (dense,) = found["embedding"], found["recurrent"], found["dense"]
+    if len(recurrent) != count:
+        note = ("; Keras 3 leaves layers kept in a Python list out of a TF checkpoint's model graph: "
+                "save with model.save_weights('NAME.weights.h5')") if checkpoint and len(recurrent) < count else ""
+        raise ImportModelError(f"{source} holds {len(recurrent)} recurrent layer(s) "
+                               f"({', '.join(r.path for r in recurrent) or 'none'}) but --layers is {count}{note}")
+    size = len(vocabulary) + 1  # + [UNK] at id 0
+    rows = embedding.arrays["embeddings"].shape[0]
+    if rows != size:
+        raise ImportModelError(f"vocabulary has {len(vocabulary)} characters + [UNK] = {size} ids, but the "
+                               f"Embedding {embedding.path!r} in {source} has {rows} rows")
+    width = GATES[cell] * units
+    expected = [(embedding, "embeddings", (size, dim))]
+    for i, layer in enumerate(recurrent):
+        expected += [(layer, "kernel", (dim if i == 0 else units, width)), (layer, "recurrent_kernel", (units, width)),
+                     (layer, "bias", (2, width) if cell == "gru" else (width,))]  # GRU reset_after: 2 biases
+    expected += [(dense, "kernel", (units, size)), (dense, "bias", (size,))]
+    for layer, role, shape in expected:
+        if _shape(layer.arrays[role]) != shape:
+            raise ImportModelError(f"{source}: {layer.path}/{role} has shape {_shape(layer.arrays[role])}, but "
+                                   f"{flags} with {size} ids expects {shape}{_looks_like(embedding, recurrent, flags)}")
+    arrays = [[layer.arrays[role].astype("float32") for role in ("kernel", "recurrent_kernel", "bias")]
+              for layer in recurrent]
+    return _build(config, vocabulary, [embedding.arrays["embeddings"].astype("float32")], arrays,
+                  [dense.arrays["kernel"].astype("float32"), dense.arrays["bias"].astype("float32")])
+
+
+def _looks_like(embedding: StoredLayer, recurrent: list[StoredLayer], flags: str) -> str:
+    """A hint with the flags that the stored shapes fit, e.g. "; the file fits --cell gru --units 32 ..."."""
+    kernel, bias = recurrent[0].arrays["recurrent_kernel"], recurrent[0].arrays["bias"]
+    if kernel.ndim != 2 or not kernel.shape[0] or kernel.shape[1] % kernel.shape[0]:
+        return ""
+    units, gates = kernel.shape[0], kernel.shape[1] // kernel.shape[0]
+    kind = {gates: kind for kind, gates in GATES.items()}.get(gates)
+    if kind is None:
+        return ""
+    if kind == "gru" and bias.ndim == 1:
+        return "; the file holds a GRU with reset_after=False, which textgen does not implement"
+    fits = (f"--cell {kind} --units {units} --embedding-dim {embedding.arrays['embeddings'].shape[-1]} "
+            f"--layers {len(recurrent)}")
+    return "" if fits == flags else f"; the file fits {fits}"
+
+
+def architecture(cell=None, units=None, embedding_dim=None, layers=None) -> CharLMConfig:
+    """The config that `--cell/--units/--embedding-dim/--layers` give a weights file (layers: 1)."""
+    missing = [flag for flag, value in (("--cell", cell), ("--units", units), ("--embedding-dim", embedding_dim))
+               if value is None]
+    if missing:
+        raise ImportModelError(f"a weights file does not record its architecture: give {', '.join(missing)} "
+                               "(the tutorial's MyModel: --cell gru --units 1024 --embedding-dim 256)")
+    if cell not in WEIGHT_CELLS:
+        raise ImportModelError(f"--cell must be one of {', '.join(WEIGHT_CELLS)}; got {cell!r}")
+    layers = 1 if layers is None else layers
+    limits = (("--units", units, None), ("--embedding-dim", embedding_dim, None), ("--layers", layers, 16))
+    for flag, value, top in limits:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (top and value > top):
+            raise ImportModelError(f"{flag} must be an integer in [1, {top or 'inf'}]; got {value!r}")
+    return CharLMConfig(rnn=RNNConfig(cell=cell, units=units, layers=layers), embedding_dim=embedding_dim)
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def _source(path: Path) -> tuple[str, Path]:
+    """("model" | "h5" | "checkpoint", the file or checkpoint prefix) for what lies at `path`."""
+    import h5py
+
+    prefix = checkpoint_prefix(path)
+    if prefix is not None:
+        return "checkpoint", prefix
+    if not path.is_file():
+        raise ImportModelError(f"model file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise ImportModelError(f"{path} is empty (0 bytes), as model.save() leaves a file when it fails, e.g. for "
+                               "the tutorial's subclassed MyModel: save model.save_weights('NAME.weights.h5') and "
+                               "import that with --cell, --units and --embedding-dim")
+    if zipfile.is_zipfile(path):
+        return "model", path
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as f:
+            whole = "model_config" in f.attrs  # model.save("x.h5"), not save_weights
+        return ("model" if whole else "h5"), path
+    raise ImportModelError(f"{path} is neither a .keras model, a Keras weights file (.weights.h5, .h5) nor a TF "
+                           "checkpoint (PREFIX.index + PREFIX.data-*)")
+
+
+def default_out(path: str | os.PathLike) -> Path:
+    """Where `textgen import PATH` writes without --out: beside PATH, PATH less .keras, .weights.h5
+    or .h5; a checkpoint's prefix (ckpt_5 -> folder ckpt_5); for a folder, FOLDER-textgen."""
+    path = Path(path)
+    if path.is_dir():
+        return path.with_name(f"{path.name}-textgen")
+    prefix = checkpoint_prefix(path)
+    if prefix is not None:
+        return prefix
+    for suffix in (".weights.h5", ".h5", ".keras"):
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            return path.with_name(path.name[: -len(suffix)])
+    return path.with_suffix("")
+
+
+def import_char_model(path, vocab_file=None, out=None, overwrite: bool = False, *, cell=None, units=None,
+                      embedding_dim=None, layers=None) -> Path:
+    """Imports the character model or weights at `path` into the model directory `out`.
 
     Args:
-        path: a `.keras` file (loaded with `keras.models.load_model`, safe mode).
-        vocab_file: the vocabulary (see `read_vocabulary`).
+        path: a `.keras` file (loaded with `keras.models.load_model`, safe mode); or a weights file:
+            a `.weights.h5` (Keras 3 `save_weights`), a Keras 2 weights `.h5`, or a TF checkpoint
+            (its prefix, its `.index` file, its folder, or a SavedModel folder).
+        vocab_file: the vocabulary (see `read_vocabulary`); None: `vocab.json` beside `path`
+            (beside the folder when `path` is one).
         out: model directory to write; must be absent or empty unless `overwrite`, and must not
-            overlap `path` or `vocab_file`.
+            overlap `path` or `vocab_file`. None: `default_out(path)`.
         overwrite: replace a non-empty `out` that textgen wrote (never a folder of the user's); the
             old one stays at `out` until the new one is complete (textgen.folders).
+        cell, units, embedding_dim, layers: the architecture of a weights file (`simple_rnn | gru |
+            lstm`, sizes; layers defaults to 1); refused for a `.keras` file, which records its own.
+
+    Example (the tutorial's MyModel after `model.save_weights("tutorial.weights.h5")`):
+        >>> import_char_model("tutorial.weights.h5", "vocab.json", "tutorial_model",
+        ...                   cell="gru", units=1024, embedding_dim=256)
     """
     from textgen.artifacts import MODEL_DIR_ENTRIES, save_model_dir
 
-    for name, value in (("model file", path), ("vocabulary file", vocab_file), ("--out", out)):
+    for name, value, optional in (("model file", path, False), ("vocabulary file", vocab_file, True),
+                                  ("--out", out, True)):
+        if optional and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
             raise ImportModelError(f"{name} must be a path (str or os.PathLike); got {value!r}")
     path = Path(path)
-    if not path.is_file():
-        raise ImportModelError(f"model file {str(path)!r} does not exist")
-    out = folders.check_out(out, [path, vocab_file], overwrite=overwrite, known=MODEL_DIR_ENTRIES,
-                            error=ImportModelError)
+    kind, source = _source(path)
+    flags = {"--cell": cell, "--units": units, "--embedding-dim": embedding_dim, "--layers": layers}
+    if kind == "model":
+        given = [flag for flag, value in flags.items() if value is not None]
+        if given:
+            raise ImportModelError(f"{path} is a whole model that records its architecture; {', '.join(given)} "
+                                   "describe a weights file only: drop them")
+        inputs = [path]
+    else:
+        config = architecture(cell, units, embedding_dim, layers)
+        inputs = [Path(f"{source}.index"), *source.parent.glob(f"{source.name}.data-*")] if kind == "checkpoint" \
+            else [path]
+    vocab_file = path.with_name("vocab.json") if vocab_file is None else vocab_file
+    out = folders.check_out(default_out(path) if out is None else out, [*inputs, vocab_file], overwrite=overwrite,
+                            known=MODEL_DIR_ENTRIES, error=ImportModelError)
     vocabulary = read_vocabulary(vocab_file)
-    try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as err:  # a subclassed model, a lambda layer, a broken file
-        raise ImportModelError(f"cannot load {path} in safe mode (save it as a functional or Sequential model): "
-                               f"{str(err).splitlines()[0]}") from err
-    ours, config = convert(model, vocabulary)
+    if kind == "model":
+        try:
+            model = keras.models.load_model(path, compile=False, safe_mode=True)
+        except Exception as err:  # a subclassed model, a lambda layer, a broken file
+            raise ImportModelError(f"cannot load {path} in safe mode (save it as a functional or Sequential model, "
+                                   "or import its weights: model.save_weights('NAME.weights.h5')): "
+                                   f"{str(err).splitlines()[0]}") from err
+        ours, config = convert(model, vocabulary)
+        params, form = int(sum(np.prod(w.shape) for w in model.weights)), "Keras model"
+    else:
+        if kind == "checkpoint":
+            saved_model = path.is_dir() and source == path / "variables" / "variables"
+            form, stored = ("SavedModel variables" if saved_model else "TF checkpoint"), read_checkpoint(source)
+        else:
+            form, stored = read_h5_weights(source)
+        ours = convert_weights(stored, config, vocabulary, str(source), checkpoint=kind == "checkpoint")
+        params = int(sum(np.prod(w.shape) for w in ours.trainable_weights))
     staged = folders.staging_folder(out)
     try:
-        params = int(sum(np.prod(w.shape) for w in model.weights))
-        save_model_dir(staged, ours, config, {"imported_from": str(path.resolve()), "source_params": params})
+        save_model_dir(staged, ours, config, {"imported_from": str(source.resolve()), "imported_format": form,
+                                              "source_params": params})
         folders.write_marker(staged, "model", MODEL_DIR_ENTRIES)
         folders.publish(staged, out)
     except BaseException:
