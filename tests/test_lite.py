@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 
 import keras
 import numpy as np
@@ -11,11 +12,13 @@ import pytest
 import tensorflow as tf
 
 from textgen import cli
-from textgen.lite import LiteError, LiteSampleLoop, convert_step, nats_per_char
+from textgen.export import SIGNATURE_FILE, TFLITE_FILE, export_char_tflite
+from textgen.lite import LiteError, LiteSampleLoop, _interpreter, convert_step, nats_per_char
 from textgen.sampling import CharLMCore, Sampler, SamplingError, SamplingParams
 
 from textgen.config import CharLMConfig, RNNConfig
 from textgen.models import build_char_lm
+from tests.conftest import require
 from tests.test_sampling import RIG_VOCAB, rigged_dir, rigged_model  # noqa: F401 - fixture
 
 TEXT = "abc defg\nbad cafe\ngag bee\n" * 8
@@ -122,3 +125,33 @@ def test_cli_generate_int8(rigged_dir, capsys):  # noqa: F811 - pytest fixture
     assert cli.main(["generate", str(rigged_dir), "--prompt", "a", "--length", "12", "--temperature", "0",
                      "--precision", "int8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["samples"] == ["bcdefghabcde"]
+
+
+def test_exported_step_gives_the_same_logits_under_litert_and_tensorflow(tmp_path):
+    """Our flatbuffers run under LiteRT (preferred by `_interpreter`) as under tf.lite.Interpreter."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter as LiteRT
+    except ImportError:
+        LiteRT = None
+    require(LiteRT is not None, "ai-edge-litert is not installed (it is in requirements.txt)")
+    export_char_tflite(random_model("lstm"), tmp_path, batch_size=2)
+    flat = (tmp_path / TFLITE_FILE).read_bytes()
+    sizes = json.loads((tmp_path / SIGNATURE_FILE).read_text(encoding="utf-8"))["state_sizes"]
+    litert = _interpreter(flat, 1)
+    assert isinstance(litert, LiteRT)
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT is its successor
+        warnings.simplefilter("ignore")
+        tensorflow = tf.lite.Interpreter(model_path=str(tmp_path / TFLITE_FILE), num_threads=1)
+    runs = {}
+    for name, interpreter in (("litert", litert), ("tensorflow", tensorflow)):
+        interpreter.allocate_tensors()
+        runner = interpreter.get_signature_runner()
+        states = {f"state_{i}": np.zeros((2, n), np.float32) for i, n in enumerate(sizes)}
+        logits = []
+        for t in range(12):  # two rows of ids, the states carried from step to step
+            out = runner(ids=np.array([1 + t % 9, 9 - t % 9], np.int32), **states)
+            logits.append(out["logits"])
+            states = {f"state_{i}": out[f"new_state_{i}"] for i in range(len(sizes))}
+        runs[name] = np.stack(logits)  # (time, batch, vocab)
+    assert runs["litert"].shape == (12, 2, 10) and np.abs(runs["litert"]).max() > 0.1  # real logits
+    np.testing.assert_allclose(runs["litert"], runs["tensorflow"], rtol=1e-6, atol=1e-6)

@@ -33,6 +33,14 @@ class LiteError(TextgenError, RuntimeError):
 
 
 def _interpreter(flat: bytes, threads: int):
+    """An interpreter for the flatbuffer `flat`: LiteRT's (`ai-edge-litert`, in requirements.txt)
+    when it is installed, else TensorFlow's `tf.lite.Interpreter`, which runs the same builtins."""
+    try:  # imported here: a process that never runs a TFLite file never loads LiteRT
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = None
+    if Interpreter is not None:
+        return Interpreter(model_content=flat, num_threads=threads)
     with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT is its successor; it works in TF 2.21
         warnings.simplefilter("ignore")
         return tf.lite.Interpreter(model_content=flat, num_threads=threads)
