@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import json
+import math
 import re
 
 import altair as alt
@@ -101,6 +103,51 @@ def _label_expr(chars: list[str]) -> str:
 
 
 MAX_TRAJECTORY_WORDS = 120  # words plotted in the sentiment trajectory
+MAX_TRAJECTORY_LABELS = 40  # words written under its x-axis; more overlap on a page-wide chart
+FLAT_LABEL_CHARS = 80  # labels of at most this many characters in all fit unrotated under the chart
+LABEL_PIXELS = 100  # longest x-axis label; Vega cuts longer words with "…" (the hover shows them whole)
+
+
+def trajectory_ticks(count: int, max_labels: int = MAX_TRAJECTORY_LABELS) -> list[int]:
+    """Word positions (1-based) labelled under the trajectory: all of them, or every k-th from the
+    first when there are more than `max_labels` (the hover still names every word)."""
+    step = max(1, math.ceil(count / max_labels))
+    return list(range(1, count + 1, step))
+
+
+def trajectory_chart(words: list[str], p_positive: list[float]) -> alt.LayerChart:
+    """P(positive) after each word of a text, with the words themselves under the x-axis.
+
+    x is the word's position 1..n (quantitative, so the line keeps its spacing); each tick's label
+    is looked up in the word list by a Vega expression, rotated when they would not fit flat.
+    """
+    frame = pd.DataFrame({"word index": range(1, len(words) + 1), "word": words, "P(positive)": p_positive})
+    ticks = trajectory_ticks(len(words))
+    # A JSON array of ASCII-escaped strings is a valid Vega expression literal: quotes, backslashes,
+    # emoji (as surrogate pairs) and U+2028 (a line break inside a JavaScript string) stay literal.
+    labels = json.dumps(list(words), ensure_ascii=True)
+    flat = sum(len(words[t - 1]) + 1 for t in ticks) <= FLAT_LABEL_CHARS
+    # Vega tests overlap on the labels' axis-aligned boxes, which for text at -45° are far wider
+    # than the glyphs: it would drop labels that do not touch. Parallel diagonal labels collide only
+    # when ticks are closer than a line of text (~16 px; 40 ticks need ~650 px), so it is off for them.
+    axis = alt.Axis(values=ticks, labelExpr=f"{labels}[datum.value - 1]", labelAngle=0 if flat else -45,
+                    labelAlign="center" if flat else "right", labelLimit=LABEL_PIXELS,
+                    labelOverlap="greedy" if flat else False)
+    line = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("word index:Q", title="after word", axis=axis, scale=alt.Scale(domain=[1, max(len(words), 2)])),
+            y=alt.Y("P(positive):Q", title="P(positive)", scale=alt.Scale(domain=[0, 1])),
+            tooltip=["word index", "word", alt.Tooltip("P(positive):Q", format=".1%")],
+        )
+        # Streamlit fits the whole chart, labels included, into `height`: diagonal labels take up to
+        # LABEL_PIXELS · sin 45° below the plot, so the chart grows by that much.
+        .properties(height=260 if flat else 260 + int(LABEL_PIXELS * 0.71))
+    )
+    half = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(
+        y=alt.Y("y:Q", title="P(positive)"))
+    return line + half
 
 
 def read_uploaded_texts(name: str, data: bytes) -> tuple[list[str], str | None]:
@@ -147,5 +194,7 @@ def read_uploaded_texts(name: str, data: bytes) -> tuple[list[str], str | None]:
 
 MAX_GENERATE_CHARS = 2000  # longest generation the app offers
 STREAM_CHUNK = 32  # characters per compiled call while streaming (smaller = smoother, a little slower)
+WARM_BATCH = 8  # the batched sampler is compiled for up to this many rows when a model is loaded
+SAMPLER_WORKERS = 1  # batches run side by side by the shared sampler (textgen.serving.BatchedSampler)
 DEFAULT_PROMPT = "ROMEO:\n"  # the Generate page's starting values; the sampler is warmed up on them
 DEFAULT_LENGTH = 300

@@ -86,26 +86,32 @@ def load_model_dir(path: str):
 
 @st.cache_resource(show_spinner="Compiling the sampler…", max_entries=16)
 def sampler(path: str, precision: str = "float32"):
-    """A compiled `textgen.sampling.Sampler` for a character model (thread-safe, holds no user state);
-    precision "float32" or "int8" (the TFLite loop, `textgen.lite`).
+    """The batched sampler (`textgen.serving.BatchedSampler`) for a character model, shared by every
+    session: concurrent requests run as rows of one compiled call instead of fighting for the CPU.
+    precision "float32" or "int8" (the TFLite loop, `textgen.lite`). Per-user state (RNN states,
+    text so far) lives in each request, never here.
 
-    It is warmed up on the Generate page's starting values, so the first click's speed is the
-    sampler's and not compile time (about 3 s for shakespeare_char, paid here once)."""
+    Every batch size up to `ui.WARM_BATCH` rows is compiled here, once, behind the spinner, so a
+    user's first click shows the sampler's speed and not XLA compile time."""
     from textgen.sampling import Sampler
+    from textgen.serving import BatchedSampler
 
     import components as ui
 
-    s = Sampler(load_model_dir(path).model, precision=precision)
-    s.warm_up(ui.DEFAULT_PROMPT, ui.DEFAULT_LENGTH, ui.STREAM_CHUNK)
-    return s
+    batcher = BatchedSampler(Sampler(load_model_dir(path).model, precision=precision),
+                             chunk_size=ui.STREAM_CHUNK, workers=ui.SAMPLER_WORKERS)
+    batcher.warm_up(ui.WARM_BATCH)
+    return batcher
 
 
 @st.cache_resource(show_spinner="Compiling the predictor…", max_entries=16)
 def predictor(path: str):
-    """A compiled `textgen.inference.SentimentPredictor` (thread-safe, holds no user state)."""
+    """A compiled sentiment predictor shared by every session; texts that concurrent sessions
+    send while a call runs go together into the next call (`textgen.serving.BatchedPredictor`)."""
     from textgen.inference import SentimentPredictor
+    from textgen.serving import BatchedPredictor
 
-    return SentimentPredictor(load_model_dir(path).model)
+    return BatchedPredictor(SentimentPredictor(load_model_dir(path).model))
 
 
 @st.cache_resource(show_spinner=False)

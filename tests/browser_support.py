@@ -34,13 +34,15 @@ def free_port() -> int:
 def running_app(model_root: Path, log_path: Path, timeout: float = 180.0, env: dict | None = None):
     """Runs `streamlit run apps/streamlit_app.py` on a free port; yields its base URL.
 
-    `env` adds variables (e.g. TEXTGEN_HOME and TFDS_DATA_DIR for the Train page's jobs)."""
+    It runs from the repository root, as `make app` does, so the app gets the settings of
+    `.streamlit/config.toml` (127.0.0.1, headless, upload size, toolbar); only the port and the file
+    watcher are set here. `env` adds variables (e.g. TEXTGEN_HOME and TFDS_DATA_DIR for the Train
+    page's jobs)."""
     port = free_port()
     env = dict(os.environ, TEXTGEN_MODEL_DIRS=str(model_root), PYTHONPATH=str(REPO), **(env or {}))
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(REPO / "apps" / "streamlit_app.py"),
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--server.port", str(port), "--server.fileWatcherType", "none",
     ]
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -133,6 +135,47 @@ def test_sentiment_page_single_text_trajectory_and_examples(app):
     vader = float(at.metric[2].value)
     assert vader > 0.5  # the lexicon finds "triumph", "superb" positive
     assert any("How the reading evolves" in s.value for s in at.subheader)
+    # The chart on the page labels its x-axis with the example's words, not word numbers.
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert _x_labels(spec) == dict(enumerate(at.text_area(key="sent_text").value.split(), start=1))
+
+
+def _x_labels(spec: dict) -> dict[int, str]:
+    """{tick value: label} of a trajectory chart's x-axis: its `labelExpr` (`[words...][datum.value - 1]`)
+    evaluated at each of its `values`."""
+    axis = spec["layer"][0]["encoding"]["x"]["axis"]
+    words, index = axis["labelExpr"].rsplit("[", 1)
+    assert index == "datum.value - 1]"
+    words = json.loads(words)  # JSON string escapes are the Vega expression's own
+    return {v: words[v - 1] for v in axis["values"]}
+
+
+@pytest.mark.parametrize("count", [2, 14, 40, 41, 120])
+def test_trajectory_axis_shows_the_words(count, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "apps"))
+    import components
+
+    odd = ["it's", 'a "quote"', "back\\slash", "😀", "日本語", "line\u2028sep", "x" * 60]
+    words = [odd[i % len(odd)] + str(i) for i in range(count)]
+    spec = components.trajectory_chart(words, [i / count for i in range(count)]).to_dict()
+    labels = _x_labels(spec)
+    assert labels == {i: words[i - 1] for i in labels}  # each tick is labelled with the word at that position
+    assert 1 in labels and len(labels) <= components.MAX_TRAJECTORY_LABELS
+    assert len(labels) == count if count <= components.MAX_TRAJECTORY_LABELS else len(labels) >= count // 3
+    if count >= len(odd):  # 60 characters of "x" among them: too long to lie flat
+        assert spec["layer"][0]["encoding"]["x"]["axis"]["labelAngle"] == -45
+    assert "word" in [t if isinstance(t, str) else t["field"] for t in spec["layer"][0]["encoding"]["tooltip"]]
+    assert all(ord(c) < 128 for c in spec["layer"][0]["encoding"]["x"]["axis"]["labelExpr"])
+
+
+def test_short_trajectory_labels_stay_flat(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "apps"))
+    import components
+
+    words = "Dull, predictable and far too long.".split()
+    spec = components.trajectory_chart(words, [0.4, 0.3, 0.3, 0.2, 0.2, 0.1]).to_dict()
+    assert _x_labels(spec) == dict(enumerate(words, start=1))
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["labelAngle"] == 0
 
 
 def test_sentiment_page_odd_text_and_long_text(app):

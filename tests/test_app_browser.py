@@ -119,6 +119,20 @@ def test_models_page_in_browser(page, app_url):
     _shot(page, "models")
 
 
+def test_toolbar_offers_no_deploy(page, app_url):
+    """.streamlit/config.toml's toolbarMode = "viewer": on 127.0.0.1 Streamlit's default ("auto")
+    shows a Deploy button and Rerun / Clear cache in the menu; this local tool keeps only the
+    viewer's options (theme, print, record)."""
+    _open(page, app_url, "models")
+    page.locator('[data-testid="stMainMenu"]').click()
+    menu = page.locator('[data-testid="stMainMenuList"]')
+    menu.wait_for()
+    items = menu.inner_text()
+    assert "Print" in items and "Clear cache" not in items and "Rerun" not in items, items
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+
+
 def test_eight_sessions_generate_at_once(browser, app_url):
     contexts = [browser.new_context() for _ in range(8)]
     try:

@@ -166,3 +166,52 @@ def test_models_page_with_cards_and_the_comparison(page):
     wait_idle(page)
     expect_no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "shipped_comparison.png"), full_page=True)
+
+
+def test_eight_sessions_generate_at_once(page):
+    """Eight browser sessions press Generate together: each gets its own text (the one the sampler
+    gives for its prompt and seed alone), served as rows of the one shared batched sampler."""
+    import json
+
+    from textgen.sampling import SamplingParams, load_sampler
+
+    _open(page, "")  # the model is loaded and its batched sampler compiled before the rush
+    browser = page.context.browser
+    sessions = []
+    try:
+        for i in range(8):
+            context = browser.new_context(viewport={"width": 1200, "height": 900})
+            pg = context.new_page()
+            pg.set_default_timeout(180_000)
+            pg.goto(page.app_url)
+            pg.wait_for_selector('[data-testid="stMain"] h1')
+            wait_idle(pg, 180_000)
+            prompt = ["ROMEO:", "JULIET:", "First Citizen:", "KING RICHARD III:", "HAMLET:", "Nurse:",
+                      "MENENIUS:", "LADY MACBETH:"][i]
+            pg.get_by_role("textbox", name="Prompt").fill(prompt)
+            pg.get_by_role("spinbutton", name="Seed").fill(str(100 + i))
+            pg.get_by_role("spinbutton", name="Seed").press("Tab")
+            sessions.append((pg, prompt, 100 + i))
+        for pg, _, _ in sessions:  # as close together as the browser allows
+            pg.get_by_role("button", name="Generate").click()
+        seconds = []
+        for pg, prompt, seed in sessions:
+            line = pg.get_by_text(re.compile(r"chars/s \([\d.]+ s\)"))
+            line.wait_for()
+            wait_idle(pg, 180_000)
+            expect_no_exception(pg)
+            seconds.append(float(re.search(r"\(([\d.]+) s\)", line.inner_text()).group(1)))
+            shown = pg.locator('[data-testid="stCode"]').first.inner_text()
+            sessions[sessions.index((pg, prompt, seed))] = (pg, prompt, seed, shown)
+        sampler = load_sampler(os.path.join("saved_models", "shakespeare_char"))
+        for pg, prompt, seed, shown in sessions:
+            # The page's defaults: 300 characters at temperature 0.8, no top-k / top-p.
+            want = sampler.generate(prompt, SamplingParams(length=300, temperature=0.8, seed=seed))[0]
+            assert shown.rstrip() == (prompt + want).rstrip(), (prompt, seed)
+        assert len({s[3] for s in sessions}) == 8
+        sessions[0][0].screenshot(path=str(ARTIFACTS / "shipped_eight_sessions.png"), full_page=True)
+        (ARTIFACTS / "eight_sessions.json").write_text(json.dumps({"seconds_per_session": seconds}))
+        print(f"eight sessions at once: {sorted(seconds)} s each")
+    finally:
+        for s in sessions:
+            s[0].context.close()

@@ -10,7 +10,8 @@ import resources
 st.title("Generate")
 st.caption(
     "A character-level RNN continues your prompt one character at a time. The sampling loop runs "
-    "compiled (one `tf.while_loop`); text appears chunk by chunk as it is produced."
+    "compiled (one `tf.while_loop`), shared by everyone using the app: requests made at the same time "
+    "run side by side in one batch. Text appears chunk by chunk as it is produced."
 )
 
 models = resources.models_or_stop("charlm")
@@ -49,12 +50,12 @@ if submitted:
         params = SamplingParams(length=int(length), temperature=float(temperature), top_k=int(top_k),
                                 top_p=float(top_p), num_samples=int(samples), seed=int(seed))
         sampler = resources.load_or_stop(resources.sampler, models[name], precision)
-        # Per-user state (the RNN states, the texts so far) lives in this generator and these locals,
-        # never in the cached sampler, which every session shares.
+        # Per-user state (the RNN states, the texts so far) lives in this request and these locals,
+        # never in the cached sampler, which every session shares (its rows join one running batch).
         boxes = [st.empty() for _ in range(params.num_samples)]
         texts = [""] * params.num_samples
         start = time.perf_counter()
-        for chunks in sampler.stream(prompt, params, chunk_size=ui.STREAM_CHUNK):
+        for chunks in sampler.stream(prompt, params):
             for i, chunk in enumerate(chunks):
                 texts[i] += chunk
                 boxes[i].code(prompt + texts[i], language=None, wrap_lines=True)

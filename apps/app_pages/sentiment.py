@@ -2,7 +2,6 @@
 
 import io
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -54,25 +53,10 @@ with single:
             shown = words[: ui.MAX_TRAJECTORY_WORDS]
             prefixes = [" ".join(shown[: i + 1]) for i in range(len(shown))]
             trajectory = predictor.predict(prefixes)
-            frame = pd.DataFrame(
-                {"word index": range(1, len(shown) + 1), "word": shown,
-                 "P(positive)": [r["p_positive"] for r in trajectory]}
-            )
             st.subheader("How the reading evolves, word by word")
             if len(words) > len(shown):
                 st.caption(f"The first {ui.MAX_TRAJECTORY_WORDS} words are shown.")
-            chart = (
-                alt.Chart(frame)
-                .mark_line(point=True)
-                .encode(
-                    x=alt.X("word index:Q", title="after word", axis=alt.Axis(format="d", tickMinStep=1)),
-                    y=alt.Y("P(positive):Q", title="P(positive)", scale=alt.Scale(domain=[0, 1])),
-                    tooltip=["word index", "word", alt.Tooltip("P(positive):Q", format=".1%")],
-                )
-                .properties(height=260)
-            )
-            rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.Y("y:Q", title="P(positive)"))
-            st.altair_chart(chart + rule, use_container_width=True)
+            st.altair_chart(ui.trajectory_chart(shown, [r["p_positive"] for r in trajectory]), width="stretch")
 
 with batch:
     st.caption(
