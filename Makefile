@@ -8,10 +8,14 @@ PYTEST_ARGS ?=
 
 .PHONY: setup test app models bench clean
 
+# requirements.txt is about 600 MB to download and 3 GB installed (TensorFlow is most of both): say
+# so, and let pip show its progress bars, so a first run is not minutes of silence.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "Installing requirements.txt into $(VENV) (TensorFlow, Keras, Streamlit, ...): about 600 MB to download,"
+	@echo "3 GB installed, a few minutes on a first run; pip shows its progress below. Later runs skip this."
+	$(PY) -m pip install --progress-bar on -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -20,8 +24,10 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Server settings (127.0.0.1:8501, headless, upload size, no Deploy button) live in .streamlit/config.toml,
+# which Streamlit reads from the working directory: make runs this from the repository root.
 app: $(STAMP)
-	$(PY) -m streamlit run apps/streamlit_app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true --browser.gatherUsageStats false
+	$(PY) -m streamlit run apps/streamlit_app.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

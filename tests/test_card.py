@@ -100,6 +100,8 @@ def test_card_samples_come_again_from_their_seed(run, model_dir):
     (lambda t, m: t.replace("--units 16", "--units 17"), "would not reproduce"),
     (lambda t, m: t.replace("**temperature 1.0**", "**temperature 2.0**"), "temperatures"),
     (lambda t, m: "\n".join(line for line in t.splitlines() if not line.startswith("| seed |")), "lacks the row"),
+    (lambda t, m: t.replace("needs no textgen", "needs textgen"), "\"Load it elsewhere\" differs"),
+    (lambda t, m: t.replace("## Load it elsewhere", "## Loading"), "\"Load it elsewhere\" differs"),
 ])
 def test_verify_catches_a_tampered_card(run, model_dir, tamper, found, capsys):
     card.write_card(model_dir, command=run[1], sample_length=40)
@@ -242,3 +244,125 @@ def test_verdicts_say_how_far_a_target_is_and_transfer_is_described():
     lm = card.Facts("shakespeare_char", {"task": "charlm", "dataset": {"name": "tiny_shakespeare"},
                                          "metrics": {"loss_nats": 1.5}}, None, 1, 1, 1, False)
     assert card.verdicts(lm) == ["Target (test loss <= 1.47 nats/char): not met, 0.0300 nats/char above it."]
+
+
+# --------------------------------------------------------------------------------------------
+# "Load it elsewhere": written from what model.keras names, and its code runs in a fresh process.
+
+CHARS = list("\n :EMORabc")  # holds "ROMEO:", the cards' example prompt
+REVIEWS = ["a wonderful moving film", "terrible and boring", "I loved it", "the worst, a waste"]
+
+
+def _char_dir(root: Path, cell: str) -> Path:
+    from textgen.artifacts import save_model_dir
+    from textgen.config import CharLMConfig, RNNConfig
+    from textgen.models import build_char_lm
+
+    cfg = CharLMConfig(rnn=RNNConfig(cell=cell, units=4), embedding_dim=3)
+    return save_model_dir(root / f"char_{cell}", build_char_lm(cfg, CHARS), cfg, {})
+
+
+def _sentiment_dir(root: Path, pooling: str, valence_head: bool) -> Path:
+    from textgen.artifacts import save_model_dir
+    from textgen.config import RNNConfig, SentimentConfig
+    from textgen.models import adapt_word_vocabulary, build_sentiment_model
+
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4, bidirectional=True), max_tokens=30, sequence_length=8,
+                          embedding_dim=3, pooling=pooling, valence_head=valence_head)
+    model = build_sentiment_model(cfg, adapt_word_vocabulary(cfg, REVIEWS))
+    return save_model_dir(root / f"sentiment_{pooling}_{valence_head}", model, cfg, {})
+
+
+def _facts(path: Path) -> card.Facts:
+    md = load_model_dir(path)
+    return card.facts_of(path, md.model, md.config, md.metadata)
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("simple_rnn", ()), ("gru", ()), ("lstm", ()),
+    ("minimal_gru", ("textgen>MinimalGRUCell",)), ("peephole_lstm", ("textgen>PeepholeLSTMCell",)),
+])
+def test_registered_classes_are_read_from_the_keras_file(tmp_path, cell, expected):
+    assert card.registered_classes(_char_dir(tmp_path, cell) / "model.keras") == expected
+
+
+def test_registered_classes_and_heads_of_sentiment_models(tmp_path):
+    pooled = _facts(_sentiment_dir(tmp_path, "max_mean", False))
+    assert pooled.registered == ("textgen>MaskedMaxMeanPooling",) and pooled.outputs == ("polarity",)
+    last = _facts(_sentiment_dir(tmp_path, "last", True))
+    assert last.registered == () and last.outputs == ("polarity", "valence")
+    (tmp_path / "broken.keras").write_bytes(b"PK not really")
+    with pytest.raises(card.CardError, match="cannot read the saved config"):
+        card.registered_classes(tmp_path / "broken.keras")
+
+
+def test_example_prompt_is_made_of_the_vocabulary():
+    lm = lambda vocab, counts=None: card.Facts("m", {"vocabulary": vocab, "unigram_counts": counts or {}},  # noqa: E731
+                                               None, 1, 1, 1, False)
+    assert card.example_prompt(lm(CHARS)) == "ROMEO:"
+    assert card.example_prompt(lm(list("\n，。之不人"), {"之": 9, "人": 7, "不": 3, "，": 99})) == "之人"
+    assert card.example_prompt(lm(list("\n 01"))) == "0"
+
+
+def _python_blocks(lines: list[str]) -> list[str]:
+    import re
+
+    return re.findall(r"```python\n(.*?)\n```", "\n".join(lines), re.DOTALL)
+
+
+def _run_fresh(code: str, cwd: Path):
+    """Runs `code` in a fresh Python; returns (exit status, the JSON its last line prints, stderr)."""
+    import subprocess
+    import sys
+
+    probe = code + ("\nimport json as _j, sys as _s\n_r = globals().get('out')\n"
+                    "_r = _r if isinstance(_r, dict) else {'logits': logits}\n"
+                    "print(_j.dumps({'textgen': 'textgen' in _s.modules, "
+                    "'out': {k: [int(d) for d in v.shape] for k, v in _r.items()}}))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=600)
+    last = (done.stdout.strip().splitlines() or ["null"])[-1]
+    return done.returncode, (json.loads(last) if done.returncode == 0 else None), done.stderr
+
+
+@pytest.mark.slow
+def test_load_section_keras_code_runs_with_textgen_only_where_needed(tmp_path):
+    plain, custom = _char_dir(tmp_path, "gru"), _char_dir(tmp_path, "minimal_gru")
+    pooled = _sentiment_dir(tmp_path, "max_mean", False)
+    code = _python_blocks(card.load_section(_facts(plain), str(plain)))[0]
+    assert "import textgen" not in code
+    status, result, err = _run_fresh(code, tmp_path)
+    assert status == 0, err
+    assert result == {"textgen": False, "out": {"logits": [1, 6, len(CHARS) + 1]}}
+    for path, outputs in ((custom, {"logits": [1, 6, len(CHARS) + 1]}), (pooled, {"polarity": [1, 1]})):
+        code = _python_blocks(card.load_section(_facts(path), str(path)))[0]
+        assert "import textgen  # registers" in code
+        status, result, err = _run_fresh(code, tmp_path)
+        assert status == 0, err
+        assert result == {"textgen": True, "out": outputs}
+        without = "\n".join(line for line in code.splitlines() if not line.startswith("import textgen"))
+        status, _, err = _run_fresh(without, tmp_path)
+        assert status != 0 and "could not be deserialized" in err  # the card's warning is real
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["char", "sentiment_valence", "sentiment_no_valence"])
+def test_load_section_savedmodel_code_runs_without_textgen(tmp_path, kind):
+    from textgen.export import export_model_dir
+
+    path = {"char": lambda: _char_dir(tmp_path, "minimal_gru"),
+            "sentiment_valence": lambda: _sentiment_dir(tmp_path, "max_mean", True),
+            "sentiment_no_valence": lambda: _sentiment_dir(tmp_path, "max_mean", False)}[kind]()
+    f = _facts(path)
+    lines = card.load_section(f, str(path))
+    text = "\n".join(lines)
+    export_model_dir(path, tmp_path / f"{f.name}-savedmodel")  # what the card's `textgen export` line does
+    assert f"textgen export {path} --out {f.name}-savedmodel" in text
+    status, result, err = _run_fresh(_python_blocks(lines)[1], tmp_path)
+    assert status == 0, err
+    assert result["textgen"] is False
+    if kind == "char":
+        assert result["out"] == {"text": [1]}  # one continuation for the one prompt
+    else:
+        expected = {"p_positive", "label"} | ({"valence"} if kind == "sentiment_valence" else set())
+        assert set(result["out"]) == expected
+        assert ("has a valence head" in text) == (kind == "sentiment_valence")

@@ -5,6 +5,9 @@ model itself (parameter count) or from the files (size on disk); the literature 
 constants below. All of them sit in Markdown tables, so `verify_card` can rebuild the tables from
 metadata.json and report any row of the card that differs (a hand edit, a stale card).
 
+Its "Load it elsewhere" section is written from the model too: which registered classes
+`model.keras` names (read from the archive's own config.json) and which outputs the model has.
+
 The card also holds the exact `textgen train` command. The training code does not record it, so
 it comes from `--command` (or metadata.json's "command" when present), and it is checked: parsed
 by the CLI's own parser it must rebuild config.json and train_config.json (seed included) and name
@@ -20,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import math
 import os
 import re
 import shlex
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -277,6 +282,8 @@ class Facts:
     model_bytes: int
     dir_bytes: int
     has_curve: bool
+    registered: tuple[str, ...] = ()  # "package>Class" names model.keras needs registered (registered_classes)
+    outputs: tuple[str, ...] = ()  # the Keras model's output names: ("logits",) or ("polarity"[, "valence"])
 
     @property
     def task(self) -> str:
@@ -291,7 +298,38 @@ def facts_of(model_dir: Path, model, config, metadata: dict) -> Facts:
     params = int(model.count_params())
     return Facts(name=model_dir.name, metadata=metadata, config=config, params=params,
                  model_bytes=(model_dir / "model.keras").stat().st_size, dir_bytes=_dir_bytes(model_dir),
-                 has_curve=(model_dir / CURVE_FILE).is_file())
+                 has_curve=(model_dir / CURVE_FILE).is_file(),
+                 registered=registered_classes(model_dir / "model.keras"), outputs=tuple(model.output_names))
+
+
+def registered_classes(keras_file: str | os.PathLike) -> tuple[str, ...]:
+    """The "package>Class" names a `.keras` file needs registered before `keras.models.load_model`.
+
+    Read from the archive's config.json, not from the Python objects: Keras writes
+    `"registered_name": "textgen>MinimalGRUCell"` for a class registered with
+    `keras.saving.register_keras_serializable(package="textgen")`, and None or the bare class name
+    for its own classes. Sorted, each once.
+
+    Raises:
+        CardError: the file is not a `.keras` archive with a config.json.
+    """
+    try:
+        with zipfile.ZipFile(keras_file) as archive:
+            saved = json.loads(archive.read("config.json"))
+    except (OSError, KeyError, zipfile.BadZipFile, ValueError) as err:
+        raise CardError(f"cannot read the saved config inside {keras_file}: {err}") from err
+    found = set()
+    stack = [saved]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            name = node.get("registered_name")
+            if isinstance(name, str) and ">" in name:
+                found.add(name)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return tuple(sorted(found))
 
 
 def model_table(f: Facts) -> Table:
@@ -496,14 +534,109 @@ def make_samples(model, temperatures: Sequence[float], seed: int, length: int, p
     return [sampler.generate(prompt, SamplingParams(length=length, temperature=t, seed=seed))[0] for t in temperatures]
 
 
+LOAD_HEADING = "## Load it elsewhere"
+EXAMPLE_PROMPT = "ROMEO:"  # the character models' examples
+EXAMPLE_TEXT = "A superb, moving film."  # the sentiment models' examples
+
+
+def model_dir_of(argv: Sequence[str]) -> str | None:
+    """The model directory a `textgen train` argv writes (`--out`), or None when it does not parse."""
+    from textgen import cli
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return cli.build_parser().parse_args(list(argv)).out
+    except SystemExit:
+        return None
+
+
+def example_prompt(f: Facts) -> str:
+    """A prompt for a character model's examples: EXAMPLE_PROMPT when the vocabulary holds all its
+    characters, else the vocabulary's two most frequent letters (metadata.json's unigram counts)."""
+    vocab = f.metadata.get("vocabulary") or []
+    if set(EXAMPLE_PROMPT) <= set(vocab):
+        return EXAMPLE_PROMPT
+    counts = f.metadata.get("unigram_counts") or {}
+    letters = sorted((c for c in vocab if c.isalpha()), key=lambda c: -counts.get(c, 0))  # stable: ties keep order
+    return "".join(letters[:2]) or "".join(c for c in vocab if not c.isspace())[:1]
+
+
+def load_section(f: Facts, model_dir: str) -> list[str]:
+    """Lines of "## Load it elsewhere": plain Keras (with `import textgen` only when model.keras names
+    textgen's registered classes), or the SavedModel that `textgen export` writes (TensorFlow only).
+
+    Args:
+        f: the model's facts (`registered` and `outputs` are read from the model itself).
+        model_dir: the model directory as the train command names it (its `--out`).
+    """
+    q = lambda text: json.dumps(text, ensure_ascii=False)  # noqa: E731  (a Python string literal)
+    keras_file = f"{model_dir.rstrip('/')}/model.keras"
+    exported = f"{f.name}-savedmodel"
+    ours = [n.split(">", 1)[1] for n in f.registered if n.split(">", 1)[0] == "textgen"]
+    foreign = [n for n in f.registered if n.split(">", 1)[0] != "textgen"]
+    lines = [LOAD_HEADING, "", "**Keras**, with the versions in the table above:", ""]
+    if not f.registered:
+        lines += ["Every class in `model.keras` is Keras's own: `keras.models.load_model` needs no textgen.", ""]
+    if ours:
+        lines += [f"`model.keras` names textgen's registered class{'es' if len(ours) > 1 else ''} "
+                  f"{', '.join(f'`textgen>{n}`' for n in ours)}: `keras.models.load_model` rebuilds "
+                  f"{'them' if len(ours) > 1 else 'it'} only after `import textgen` (this repository, "
+                  "`pip install -e .`), and fails without it.", ""]
+    if foreign:
+        lines += [f"`model.keras` also names {', '.join(f'`{n}`' for n in foreign)}, registered by another "
+                  "package: import that package before loading.", ""]
+    code = ["```python", "import keras", "import tensorflow as tf"]
+    if ours:
+        code.append(f"import textgen  # registers {', '.join(ours)}")
+    code += ["", f"model = keras.models.load_model({q(keras_file)})"]
+    prompt = example_prompt(f) if f.task == "charlm" else ""
+    if f.task == "charlm":
+        from textgen.vocab import CHAR_TO_ID
+
+        vocab = len(f.metadata.get("vocabulary") or []) + 1  # + [UNK]
+        code += [f"logits = model(tf.constant([list({q(prompt)})]))  "
+                 f"# characters (batch, time) -> logits (batch, time, {vocab})",
+                 f"vocabulary = model.get_layer({q(CHAR_TO_ID)}).get_vocabulary()  "
+                 "# logit i is vocabulary[i]; 0 is [UNK]"]
+    else:
+        meaning = {"polarity": " P(positive)", "valence": " on -4..4"}
+        heads = ", ".join(f'"{o}": (batch, 1){meaning.get(o, "")}' for o in f.outputs)
+        code += [f"out = model(tf.constant([{q(EXAMPLE_TEXT)}]))  # raw text (batch,) -> {{{heads}}}"]
+    lines += code + ["```", ""]
+    lines += ["**SavedModel, no textgen at all**: export once with textgen, then load the folder anywhere "
+              "with TensorFlow alone (the custom layers are traced into plain TensorFlow ops).", "",
+              "```bash", f"textgen export {shlex.quote(model_dir)} --out {shlex.quote(exported)}", "```", ""]
+    lines += ["```python", "import tensorflow as tf", "", f"exported = tf.saved_model.load({q(exported)})"]
+    if f.task == "charlm":
+        lines += [f'out = exported.signatures["generate"](prompt=tf.constant([{q(prompt)}]), '
+                  "num_chars=tf.constant(200),",
+                  "                                      temperature=tf.constant([0.8]), "
+                  'seed=tf.constant([1], tf.int64))  # out["text"]: (batch,)',
+                  "```", "",
+                  "Its signatures (`saved_model_cli show --all --dir PATH` lists them): `generate`, also "
+                  "`serving_default` (prompt, num_chars, and per row temperature and seed -> text); "
+                  "`generate_full` (adds per-row top_k, top_p, repetition_penalty); `step` (ids, state_0.. "
+                  "-> logits, state_0..); `zero_states` (batch -> state_0..); `vocabulary` (-> vocabulary, "
+                  "id 0 is [UNK]).", ""]
+    else:
+        valence = "valence" in f.outputs
+        lines += [f'out = exported.signatures["classify"](text=tf.constant([{q(EXAMPLE_TEXT)}]))', "```", "",
+                  "`classify` and `serving_default` take `text` (batch,) and return "
+                  + ("`p_positive`, `valence` and `label`. This model has a valence head: `valence` is its "
+                     "rating on -4..4." if valence else
+                     "`p_positive` and `label`. This model has no valence head, so there is no `valence`."), ""]
+    return lines
+
+
 def _fence(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"~+", text)), default=0)
     return "~" * max(4, longest + 1)
 
 
 def render_card(f: Facts, command: str, title: str, samples: list[tuple[float, str]] | None, sample_seed: int,
-                prompt: str) -> str:
-    """The card's Markdown."""
+                prompt: str, model_dir: str | None = None) -> str:
+    """The card's Markdown. `model_dir`: where the command writes the model (default: the card's
+    directory name), for the "Load it elsewhere" examples."""
     lines = [f"# {title}", "", GENERATED, "", describe(f), "",
              f"Trained on `{f.dataset}`; the metrics below are on held-out splits it never trained on.", "",
              "## Reproduce", "", "```bash", command, "```", "",
@@ -527,6 +660,7 @@ def render_card(f: Facts, command: str, title: str, samples: list[tuple[float, s
                       f"{fence}text", prompt + text, fence, ""]
     if f.has_curve:
         lines += ["## Training curve", "", f"![training curve]({CURVE_FILE})", ""]
+    lines += load_section(f, model_dir or f.name)
     lines += ["## Limitations", "", LIMITATIONS[anchor_set(f.task, f.dataset, f.name)], ""]
     return "\n".join(lines)
 
@@ -573,7 +707,8 @@ def write_card(model_dir: str | os.PathLike, *, command: str | None = None, titl
     if f.task == "charlm":
         texts = make_samples(md.model, SAMPLE_TEMPERATURES, sample_seed, sample_length, prompt)
         samples = list(zip(SAMPLE_TEMPERATURES, texts))
-    text = render_card(f, display_command(argv), title or path.name, samples, sample_seed, prompt)
+    text = render_card(f, display_command(argv), title or path.name, samples, sample_seed, prompt,
+                       model_dir=model_dir_of(argv))
     config_lib.atomic_write_text(path / CARD_FILE, text)
     return path / CARD_FILE
 
@@ -606,6 +741,8 @@ def card_command(text: str) -> str | None:
     return m.group(1) if m else None
 
 
+# The card's "## Load it elsewhere" section up to the next level-2 heading.
+_LOAD_SECTION = re.compile(r"^## Load it elsewhere\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
 # The card's "## Notes" section up to the next level-2 heading; group 1 is the notes' text.
 _NOTES_SECTION = re.compile(r"^## Notes\n\n(.*?)\n*(?=^## |\Z)", re.DOTALL | re.MULTILINE)
 
@@ -650,9 +787,15 @@ def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, 
         problems.append("card has no `## Reproduce` command")
     else:
         try:
-            check_command(normalise_command(command), path, md.config, md.metadata)
+            argv = normalise_command(command)
+            check_command(argv, path, md.config, md.metadata)
         except CardError as err:
             problems.append(str(err))
+        else:
+            shown = _LOAD_SECTION.search(text)
+            expected = "\n".join(load_section(f, model_dir_of(argv) or f.name)).rstrip("\n")
+            if (shown.group(0).rstrip("\n") if shown else "") != expected:
+                problems.append("the card's \"Load it elsewhere\" differs from what model.keras needs")
     if f.task == "charlm":
         shown = card_samples(text)
         temps = tuple(t for t, _, _ in shown)
