@@ -87,6 +87,8 @@ def main(argv=None) -> int:
     parser.add_argument("--length", type=int, default=300, help="characters per request (default 300)")
     parser.add_argument("--chunk", type=int, default=32, help="batched sampler steps per call (default 32)")
     parser.add_argument("--max-batch", type=int, default=64, help="batched sampler rows per call (default 64)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="batched sampler: batches run side by side, one thread each (default 1)")
     parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "int8"),
                         help="weights of both paths (default float32, the app's default)")
     parser.add_argument("--stream-chunk", type=int, default=32,
@@ -128,7 +130,7 @@ def main(argv=None) -> int:
         per_request = run_clients(per_request_call, args.clients, args.seconds, args.length)
         log(f"per-request path: {per_request}")
 
-    batcher = BatchedSampler(sampler, max_batch=args.max_batch, chunk_size=args.chunk)
+    batcher = BatchedSampler(sampler, max_batch=args.max_batch, chunk_size=args.chunk, workers=args.workers)
     warm = time.perf_counter()
     batcher.warm_up(args.clients)
     warm_s = time.perf_counter() - warm
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
 
     result = {
         "benchmark": "serving", "model": Path(args.model).name, "precision": args.precision, "clients": args.clients, "seconds": args.seconds,
-        "length": args.length, "chunk": args.chunk, "max_batch": args.max_batch,
+        "length": args.length, "chunk": args.chunk, "max_batch": args.max_batch, "workers": args.workers,
         "lone_request_s": round(lone_s, 4), "per_request": per_request, "batched": batched,
         "p95_ratio": round(batched["p95_s"] / lone_s, 3),
         "aggregate_ratio": round(batched["chars_per_s"] / per_request["chars_per_s"], 2) if per_request else None,
