@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 import keras
 
 from textgen import config as config_lib
-from textgen.config import CharLMConfig, SentimentConfig
+from textgen import tasks
+from textgen.atomic import replacing
 from textgen.errors import TextgenError
 
 MODEL_FILE = "model.keras"
@@ -26,9 +26,6 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "README.md"
 # What textgen writes at the top of a model directory (textgen.folders: what --overwrite may replace).
 MODEL_DIR_ENTRIES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE, CARD_FILE)
-
-TASKS = {CharLMConfig: "charlm", SentimentConfig: "sentiment"}
-
 
 class ModelDirError(TextgenError, ValueError):
     """A model directory is missing, incomplete or inconsistent."""
@@ -40,12 +37,12 @@ class ModelDir:
 
     path: Path
     model: keras.Model
-    config: Any  # CharLMConfig | SentimentConfig
+    config: Any  # the model config of a registered task (textgen.tasks)
     metadata: dict
 
     @property
     def task(self) -> str:
-        return TASKS[type(self.config)]
+        return tasks.for_config(self.config).name
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -64,33 +61,20 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def save_keras_atomic(model: keras.Model, path: str | os.PathLike) -> None:
     """`model.save` to a temporary `.keras` beside `path`, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_model_dir(out_dir: str | os.PathLike, model: keras.Model, config: Any, metadata: dict) -> Path:
     """Writes model, config and metadata into `out_dir` (created if needed); returns its path."""
-    if type(config) not in TASKS:
-        raise TypeError(f"config must be a CharLMConfig or SentimentConfig; got {type(config).__name__}")
+    task = tasks.for_config(config)  # TypeError for a config no task has
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ModelDirError(f"cannot save a model into {str(out)!r}: it is a file, not a directory")
     out.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata)
-    metadata.setdefault("task", TASKS[type(config)])
-    if isinstance(config, CharLMConfig):
-        from textgen.vocab import vocabulary_of
-
-        metadata["vocabulary"] = vocabulary_of(model)
+    metadata.setdefault("task", task.name)
+    metadata.update(task.saved_metadata(model))
     save_keras_atomic(model, out / MODEL_FILE)
     config_lib.save_config(config, out / CONFIG_FILE)
     write_json(out / METADATA_FILE, metadata)
@@ -157,15 +141,17 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
         config = config_lib.load_config(path / CONFIG_FILE)
     except config_lib.ConfigError as err:
         raise ModelDirError(str(err)) from err
-    if type(config) not in TASKS:
-        raise ModelDirError(f"{path / CONFIG_FILE} holds a {type(config).__name__}, not a model config")
+    try:
+        owner = tasks.for_config(config)
+    except TypeError:
+        raise ModelDirError(f"{path / CONFIG_FILE} holds a {type(config).__name__}, not a model config") from None
     metadata = read_json(path / METADATA_FILE) if (path / METADATA_FILE).is_file() else {}
     if not isinstance(metadata, dict):
         raise ModelDirError(f"{path / METADATA_FILE} must hold a JSON object; got {type(metadata).__name__}")
     task = metadata.get("task")
-    if task is not None and task != TASKS[type(config)]:
+    if task is not None and task != owner.name:
         raise ModelDirError(f"{path}: metadata.json says task {task!r} but config.json holds a "
-                            f"{type(config).__name__} ({TASKS[type(config)]}); the files belong to different models")
+                            f"{type(config).__name__} ({owner.name}); the files belong to different models")
     import textgen  # noqa: F401  (registers the custom cells before loading)
 
     # A .keras file is a zip archive. Keras reports a truncated one as "File not found", which
@@ -185,9 +171,7 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
     ]
     if mismatches:
         raise ModelDirError(f"{path}: config.json does not describe model.keras ({'; '.join(mismatches)})")
-    if isinstance(config, CharLMConfig) and "vocabulary" in metadata:
-        from textgen.vocab import vocabulary_of
-
-        if vocabulary_of(model) != metadata["vocabulary"]:
-            raise ModelDirError(f"{path}: the vocabulary in metadata.json differs from the one inside model.keras")
+    problem = owner.check_loaded(model, metadata)
+    if problem:
+        raise ModelDirError(f"{path}: {problem}")
     return ModelDir(path=path, model=model, config=config, metadata=metadata)

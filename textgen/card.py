@@ -21,10 +21,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
-import math
 import os
 import re
 import shlex
@@ -33,7 +31,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from textgen import config as config_lib
+from textgen.cardkit import Facts, Table, duration as _duration, num as _num, pct as _pct  # noqa: F401
 from textgen.errors import TextgenError
+from textgen.tasks.charlm import charlm_tables, example_prompt  # noqa: F401  (each task's card parts)
+from textgen.tasks.sentiment import sentiment_tables  # noqa: F401
 
 CARD_FILE = "README.md"
 TRAIN_CONFIG_FILE = "train_config.json"  # written by textgen.train beside the model
@@ -50,73 +51,23 @@ class CardError(TextgenError):
     """A card cannot be written: no or wrong train command, bad evaluation file, not a model directory."""
 
 
-# --------------------------------------------------------------------------------------------
-# Anchors: published or measured reference numbers, printed beside ours (picked by task and dataset).
-
-SHAKESPEARE_TARGET_NATS = 1.47
-SHAKESPEARE_ANCHORS = (  # (reference, loss in nats/char)
-    ("nanoGPT, 10.7 M-parameter transformer on an A100 (validation)", 1.47),
-    ("nanoGPT, its CPU configuration (validation)", 1.88),
-    ("1-layer LSTM-512 trained 20 minutes here (other held-out plays)", 1.54),
-    ("unigram baseline", 3.31),
-)
-IMDB_TARGET_ACCURACY = 0.90
-IMDB_ANCHORS = (  # (reference, test accuracy on the 25,000 IMDB test reviews)
-    ("target for this model", 0.90),
-    ("keras-io bidirectional LSTM", 0.843),
-    ("LSTM in TextAttack", 0.883),
-    ("NBSVM (Wang & Manning 2012)", 0.912),
-    ("ULMFiT (Howard & Ruder 2018)", 0.954),
-)
-VADER_MOVIES_TARGET_ACCURACY = 0.80
-VADER_MOVIES_ANCHORS = (  # (reference, accuracy on VADER's movie snippets)
-    ("target for this model", 0.80),
-    ("tutorial-style RNN", 0.718),
-    ("TF-IDF + logistic regression", 0.793),
-    ("VADER lexicon", 0.664),
-    ("Kim 2014 CNN", 0.815),
-)
-VADER_DOMAINS = ("movies", "tweets", "amazon", "nyt")
-
-LIMITATIONS = {
-    "shakespeare": (
-        "Trained on about one megabyte of Early Modern English plays, character by character: it "
-        "imitates spelling, verse layout and speaker headings, not meaning, and its text drifts after a "
-        "few lines. The test split is the end of The Tempest, a play it never saw. Characters outside its "
-        "vocabulary read as [UNK]. It has no knowledge of facts and must not be used as a source of any."),
-    "zoo": (
-        "One of five models trained with the same small budget and nearly the same parameter count to "
-        "compare cell kinds (docs/cell_comparison.md); none is tuned, and one run per kind cannot separate "
-        "small differences from run-to-run noise. For generation use shakespeare_char."),
-    "imdb": (
-        "English movie reviews from IMDB only, positive or negative (no neutral class); reviews are cut "
-        "to the configured number of words, so a verdict at the end of a long review can be missed. "
-        "Sarcasm, negation across sentences and other domains (products, tweets) are weak spots. "
-        "Trained without a valence head: IMDB has no valence ratings."),
-    "vader": (
-        "Trained on about 19,000 short English texts (movie snippets, tweets, Amazon reviews, New York "
-        "Times opinion sentences) rated by people on -4..4; sentences rated exactly 0 were dropped, so it "
-        "always answers positive or negative. Valence is the mean of about ten raters and is noisy; long "
-        "documents and other domains are outside what it has seen."),
-    None: ("Evaluated only on the split named above; behaviour on other text is unknown. Check the metrics "
-           "before relying on it."),
-}
+# Limitations of a model whose task names no anchor set for its dataset (a user's own corpus).
+DEFAULT_LIMITATION = ("Evaluated only on the split named above; behaviour on other text is unknown. Check the metrics "
+                      "before relying on it.")
 
 
 def anchor_set(task: str, dataset: str | None, name: str = "") -> str | None:
-    """Which anchors and limitations fit: "shakespeare" | "zoo" | "imdb" | "vader" | None."""
-    dataset = dataset or ""
-    if task == "charlm" and dataset == "tiny_shakespeare":
-        return "zoo" if name.startswith("zoo_") else "shakespeare"
-    if task == "sentiment" and dataset in ("imdb_reviews", "aclimdb"):
-        return "imdb"
-    if task == "sentiment" and dataset.startswith("vader_sentiment"):
-        return "vader"
-    return None
+    """Which anchors and limitations fit ("shakespeare" | "zoo" | "imdb" | "vader" | None): the task's call."""
+    from textgen import tasks
+
+    return tasks.get(task).card_anchor_set(dataset or "", name) if task in tasks.names() else None
 
 
-# --------------------------------------------------------------------------------------------
-# The train command: normalised, parsed by the CLI, checked against the model's configs.
+def limitations(f: Facts) -> str:
+    from textgen import tasks
+
+    kind = anchor_set(f.task, f.dataset, f.name)
+    return tasks.get(f.task).card_limitations[kind] if kind is not None else DEFAULT_LIMITATION
 
 
 def normalise_command(command: str) -> list[str]:
@@ -143,17 +94,17 @@ def display_command(argv: Sequence[str]) -> str:
 
 def check_command(argv: Sequence[str], model_dir: Path, config: Any, metadata: dict) -> None:
     """Raises CardError unless `textgen <argv>` rebuilds this model's configs, seed and dataset."""
-    from textgen import cli
+    from textgen import train_flags
 
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            args = cli.build_parser().parse_args(list(argv))
+            args = train_flags.parse_train_command(argv)
     except SystemExit as exc:
         last = (err.getvalue().strip().splitlines() or ["invalid arguments"])[-1]
         raise CardError(f"the train command does not parse: {last}") from exc
     try:
-        model_cfg, train_cfg, _ = cli.train_configs(args)
+        model_cfg, train_cfg, _ = train_flags.train_configs(args)
     except config_lib.ConfigError as exc:
         raise CardError(f"the train command has a bad setting: {exc}") from exc
     problems = []
@@ -165,8 +116,6 @@ def check_command(argv: Sequence[str], model_dir: Path, config: Any, metadata: d
     if dataset is not None and args.dataset != dataset:
         problems.append(f"dataset: the model was trained on {dataset}, the command uses {args.dataset}")
     train_path = model_dir / TRAIN_CONFIG_FILE
-    from textgen import train  # noqa: F401  (registers TrainConfig, the kind train_config.json holds)
-
     if train_path.is_file():
         recorded = config_lib.to_dict(config_lib.load_config(train_path))
         problems += _diff("training config", recorded, config_lib.to_dict(train_cfg))
@@ -237,31 +186,6 @@ def record_notes(model_dir: str | os.PathLike, notes: str) -> dict:
 # Tables: every number of the card, built from metadata.json (and the model's size and weights).
 
 
-@dataclasses.dataclass
-class Table:
-    header: tuple[str, ...]
-    rows: list[tuple[str, ...]]
-
-    def markdown(self) -> list[str]:
-        cells = lambda row: "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"  # noqa: E731
-        return [cells(self.header), "| " + " | ".join("---" for _ in self.header) + " |", *map(cells, self.rows)]
-
-
-def _num(value, digits: int = 4) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f} %"
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "n/a"
-    human = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s ({human})"
-
-
 SIZED_FILES = ("model.keras", "config.json", "metadata.json", TRAIN_CONFIG_FILE, "history.json", CURVE_FILE)
 
 
@@ -269,29 +193,6 @@ def _dir_bytes(path: Path) -> int:
     """Bytes of the model's own files (`SIZED_FILES` present). Not the card, and not TensorBoard
     logs/, which a repository may leave out: the size must read the same after a clone."""
     return sum((path / name).stat().st_size for name in SIZED_FILES if (path / name).is_file())
-
-
-@dataclasses.dataclass
-class Facts:
-    """What the tables are built from: metadata.json, config.json, the weights and the files."""
-
-    name: str
-    metadata: dict
-    config: Any
-    params: int
-    model_bytes: int
-    dir_bytes: int
-    has_curve: bool
-    registered: tuple[str, ...] = ()  # "package>Class" names model.keras needs registered (registered_classes)
-    outputs: tuple[str, ...] = ()  # the Keras model's output names: ("logits",) or ("polarity"[, "valence"])
-
-    @property
-    def task(self) -> str:
-        return self.metadata.get("task", "")
-
-    @property
-    def dataset(self) -> str | None:
-        return (self.metadata.get("dataset") or {}).get("name")
 
 
 def facts_of(model_dir: Path, model, config, metadata: dict) -> Facts:
@@ -359,118 +260,17 @@ def model_table(f: Facts) -> Table:
     return Table(("", "value"), rows)
 
 
-def _charlm_row(label: str, r: dict) -> tuple[str, ...]:
-    base = (r.get("baseline_unigram") or {}).get("loss_nats")
-    return (label, f"{r.get('characters', 0):,}", _num(r.get("loss_nats")), _num(r.get("bits_per_char")),
-            _num(r.get("perplexity"), 3), _num(base))
+def card_tables(f: Facts) -> list[tuple[str, Table]]:
+    from textgen import tasks
 
-
-def charlm_tables(f: Facts) -> list[tuple[str, Table]]:
-    metrics = f.metadata.get("metrics") or {}
-    rows = [_charlm_row(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)]
-    for key, r in sorted((f.metadata.get("evaluations") or {}).items()):
-        rows.append(_charlm_row(f"{r.get('dataset')} {r.get('split')}, re-evaluated", r))
-    tables = [("Metrics", Table(("split", "characters", "loss (nats/char)", "bits/char", "perplexity",
-                                 "unigram baseline, same characters (nats/char)"), rows))]
-    if anchor_set(f.task, f.dataset, f.name) in ("shakespeare", "zoo"):
-        ours = metrics.get("loss_nats")
-        anchors = [("**this model** (TFDS test split)", _num(ours), _num(metrics.get("bits_per_char")))]
-        if anchor_set(f.task, f.dataset, f.name) == "shakespeare":  # the zoo has a budget, not a target
-            anchors.append(("target for this model (TFDS test split)", _num(SHAKESPEARE_TARGET_NATS, 2),
-                            _num(SHAKESPEARE_TARGET_NATS / math.log(2), 2)))
-        anchors += [(ref, _num(nats, 2), _num(nats / math.log(2), 2)) for ref, nats in SHAKESPEARE_ANCHORS]
-        tables.append(("Next to the anchors", Table(("model", "loss (nats/char)", "bits/char"), anchors)))
-    return tables
-
-
-def _sentiment_row(label: str, r: dict) -> tuple[str, ...]:
-    m = r.get("model") or {}
-    v = m.get("valence") or {}
-    return (label, f"{m.get('examples', 0):,}", _pct(m.get("accuracy")), _num(m.get("f1"), 3),
-            _num(m.get("roc_auc"), 3), _num(v.get("mae"), 3), _num(v.get("pearson_r"), 3))
-
-
-def _baseline_row(label: str, r: dict) -> tuple[str, ...]:
-    acc = lambda key: _pct((r.get(key) or {}).get("accuracy"))  # noqa: E731
-    return (label, _pct((r.get("model") or {}).get("accuracy")), acc("baseline_tfidf_logreg"), acc("baseline_vader"),
-            acc("baseline_majority"))
-
-
-def _sentiment_results(f: Facts) -> list[tuple[str, dict]]:
-    """(label, result) for the test metrics of training and every recorded evaluation."""
-    metrics = f.metadata.get("metrics") or {}
-    out = [(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)]
-    for key, r in sorted((f.metadata.get("evaluations") or {}).items()):
-        out.append((f"{r.get('dataset')} {r.get('split')}, re-evaluated", r))
-    return out
-
-
-def beats_tfidf(f: Facts) -> tuple[list[str], list[str], list[str]]:
-    """VADER domains whose test split was evaluated: (beaten, not beaten, not evaluated with baselines)."""
-    evals = f.metadata.get("evaluations") or {}
-    beaten, lost, missing = [], [], []
-    for domain in VADER_DOMAINS:
-        r = evals.get(f"vader_sentiment/{domain}:test") or {}
-        ours, theirs = (r.get("model") or {}).get("accuracy"), (r.get("baseline_tfidf_logreg") or {}).get("accuracy")
-        if ours is None or theirs is None:
-            missing.append(domain)
-        else:
-            (beaten if ours > theirs else lost).append(domain)
-    return beaten, lost, missing
-
-
-def sentiment_tables(f: Facts) -> list[tuple[str, Table]]:
-    results = _sentiment_results(f)
-    tables = [("Metrics", Table(("split", "examples", "accuracy", "F1", "ROC AUC", "valence MAE", "valence Pearson r"),
-                                [_sentiment_row(label, r) for label, r in results]))]
-    tables.append(("Baselines on the same examples (accuracy)",
-                   Table(("split", "this model", "TF-IDF + logistic regression", "VADER lexicon", "majority class"),
-                         [_baseline_row(label, r) for label, r in results])))
-    kind = anchor_set(f.task, f.dataset, f.name)
-    if kind == "imdb":
-        rows = [(f"**this model** ({label})", _pct((r.get("model") or {}).get("accuracy"))) for label, r in results]
-        rows += [(ref, _pct(acc)) for ref, acc in IMDB_ANCHORS]
-        tables.append(("Next to the anchors (IMDB test accuracy)", Table(("model", "accuracy"), rows)))
-    elif kind == "vader":
-        movies = (f.metadata.get("evaluations") or {}).get("vader_sentiment/movies:test") or {}
-        rows = [("**this model** (vader_sentiment/movies test)", _pct((movies.get("model") or {}).get("accuracy")))]
-        rows += [(ref, _pct(acc)) for ref, acc in VADER_MOVIES_ANCHORS]
-        tables.append(("Next to the anchors (movie snippets accuracy)", Table(("model", "accuracy"), rows)))
-    return tables
+    return tasks.get(f.task).card_tables(f) + [("Model and training", model_table(f))]
 
 
 def verdicts(f: Facts) -> list[str]:
-    """Sentences comparing the metrics with the targets (computed, never typed)."""
-    kind = anchor_set(f.task, f.dataset, f.name)
-    metrics = f.metadata.get("metrics") or {}
-    if kind == "shakespeare" and metrics.get("loss_nats") is not None:
-        gap = metrics["loss_nats"] - SHAKESPEARE_TARGET_NATS
-        how = "met" if gap <= 0 else f"not met, {gap:.4f} nats/char above it"
-        return [f"Target (test loss <= {SHAKESPEARE_TARGET_NATS} nats/char): {how}."]
-    if kind == "imdb" and (metrics.get("model") or {}).get("accuracy") is not None:
-        return [f"Target (>= {IMDB_TARGET_ACCURACY:.0%} test accuracy): "
-                f"{_short_of(metrics['model']['accuracy'], IMDB_TARGET_ACCURACY)}."]
-    if kind == "vader":
-        beaten, lost, missing = beats_tfidf(f)
-        movies = ((f.metadata.get("evaluations") or {}).get("vader_sentiment/movies:test") or {}).get("model") or {}
-        out = [f"Beats TF-IDF + logistic regression on: {', '.join(beaten) or 'none'}"
-               + (f"; not on: {', '.join(lost)}" if lost else "")
-               + (f"; not evaluated with baselines: {', '.join(missing)}" if missing else "") + "."]
-        if movies.get("accuracy") is not None:
-            target = f"Target (>= {VADER_MOVIES_TARGET_ACCURACY:.0%} on movie snippets)"
-            out.append(f"{target}: {_short_of(movies['accuracy'], VADER_MOVIES_TARGET_ACCURACY)}.")
-        return out
-    return []
+    """Sentences comparing the metrics with the targets (computed, never typed): the task's call."""
+    from textgen import tasks
 
-
-def _short_of(accuracy: float, target: float) -> str:
-    """'met' or how many percentage points are missing."""
-    return "met" if accuracy >= target else f"not met, {100 * (target - accuracy):.2f} percentage points short"
-
-
-def card_tables(f: Facts) -> list[tuple[str, Table]]:
-    tables = charlm_tables(f) if f.task == "charlm" else sentiment_tables(f)
-    return tables + [("Model and training", model_table(f))]
+    return tasks.get(f.task).card_verdicts(f) if f.task in tasks.names() else []
 
 
 def metric_rows(metadata: dict) -> list[dict]:
@@ -505,25 +305,11 @@ def metric_rows(metadata: dict) -> list[dict]:
 
 
 def describe(f: Facts) -> str:
-    c = f.config
-    rnn = c.rnn
+    from textgen import tasks
+
+    rnn = f.config.rnn
     stack = f"{rnn.layers}-layer {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell} ({rnn.units} units)"
-    if f.task == "charlm":
-        vocab = len(f.metadata.get("vocabulary") or [])
-        return (f"A character-level language model: {vocab} characters (+ [UNK]) -> {c.embedding_dim}-dimensional "
-                f"embedding -> {stack} -> next-character logits. It reads and writes text one character at a time.")
-    heads = "polarity (sigmoid) and valence (linear, -4..4)" if c.valence_head else "polarity (sigmoid)"
-    reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
-               else " (its final state)")
-    tokens = "words" if c.ngrams == 1 else f"words, then word {'pairs' if c.ngrams == 2 else f'n-grams up to {c.ngrams}'}"
-    text = (f"A sentiment model on raw text: vectorisation into {tokens} ({c.max_tokens} tokens, the first "
-            f"{c.sequence_length} kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
-    source = f.metadata.get("init_from")
-    if source:
-        copied = ", ".join(source.get("layers_copied") or []) or "no layer"
-        text += (f" Training started from `{source.get('path')}` (trained on `{source.get('dataset')}`): its "
-                 f"vocabulary and the weights of {copied}; the rest started fresh.")
-    return text
+    return tasks.get(f.task).card_describe(f, stack)
 
 
 def make_samples(model, temperatures: Sequence[float], seed: int, length: int, prompt: str) -> list[str]:
@@ -535,30 +321,17 @@ def make_samples(model, temperatures: Sequence[float], seed: int, length: int, p
 
 
 LOAD_HEADING = "## Load it elsewhere"
-EXAMPLE_PROMPT = "ROMEO:"  # the character models' examples
-EXAMPLE_TEXT = "A superb, moving film."  # the sentiment models' examples
 
 
 def model_dir_of(argv: Sequence[str]) -> str | None:
     """The model directory a `textgen train` argv writes (`--out`), or None when it does not parse."""
-    from textgen import cli
+    from textgen import train_flags
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):
-            return cli.build_parser().parse_args(list(argv)).out
+            return train_flags.parse_train_command(argv).out
     except SystemExit:
         return None
-
-
-def example_prompt(f: Facts) -> str:
-    """A prompt for a character model's examples: EXAMPLE_PROMPT when the vocabulary holds all its
-    characters, else the vocabulary's two most frequent letters (metadata.json's unigram counts)."""
-    vocab = f.metadata.get("vocabulary") or []
-    if set(EXAMPLE_PROMPT) <= set(vocab):
-        return EXAMPLE_PROMPT
-    counts = f.metadata.get("unigram_counts") or {}
-    letters = sorted((c for c in vocab if c.isalpha()), key=lambda c: -counts.get(c, 0))  # stable: ties keep order
-    return "".join(letters[:2]) or "".join(c for c in vocab if not c.isspace())[:1]
 
 
 def load_section(f: Facts, model_dir: str) -> list[str]:
@@ -569,6 +342,8 @@ def load_section(f: Facts, model_dir: str) -> list[str]:
         f: the model's facts (`registered` and `outputs` are read from the model itself).
         model_dir: the model directory as the train command names it (its `--out`).
     """
+    from textgen import tasks
+
     q = lambda text: json.dumps(text, ensure_ascii=False)  # noqa: E731  (a Python string literal)
     keras_file = f"{model_dir.rstrip('/')}/model.keras"
     exported = f"{f.name}-savedmodel"
@@ -589,42 +364,14 @@ def load_section(f: Facts, model_dir: str) -> list[str]:
     if ours:
         code.append(f"import textgen  # registers {', '.join(ours)}")
     code += ["", f"model = keras.models.load_model({q(keras_file)})"]
-    prompt = example_prompt(f) if f.task == "charlm" else ""
-    if f.task == "charlm":
-        from textgen.vocab import CHAR_TO_ID
-
-        vocab = len(f.metadata.get("vocabulary") or []) + 1  # + [UNK]
-        code += [f"logits = model(tf.constant([list({q(prompt)})]))  "
-                 f"# characters (batch, time) -> logits (batch, time, {vocab})",
-                 f"vocabulary = model.get_layer({q(CHAR_TO_ID)}).get_vocabulary()  "
-                 "# logit i is vocabulary[i]; 0 is [UNK]"]
-    else:
-        meaning = {"polarity": " P(positive)", "valence": " on -4..4"}
-        heads = ", ".join(f'"{o}": (batch, 1){meaning.get(o, "")}' for o in f.outputs)
-        code += [f"out = model(tf.constant([{q(EXAMPLE_TEXT)}]))  # raw text (batch,) -> {{{heads}}}"]
+    keras_use, saved_use = tasks.get(f.task).card_use(f, q)
+    code += keras_use
     lines += code + ["```", ""]
     lines += ["**SavedModel, no textgen at all**: export once with textgen, then load the folder anywhere "
               "with TensorFlow alone (the custom layers are traced into plain TensorFlow ops).", "",
               "```bash", f"textgen export {shlex.quote(model_dir)} --out {shlex.quote(exported)}", "```", ""]
     lines += ["```python", "import tensorflow as tf", "", f"exported = tf.saved_model.load({q(exported)})"]
-    if f.task == "charlm":
-        lines += [f'out = exported.signatures["generate"](prompt=tf.constant([{q(prompt)}]), '
-                  "num_chars=tf.constant(200),",
-                  "                                      temperature=tf.constant([0.8]), "
-                  'seed=tf.constant([1], tf.int64))  # out["text"]: (batch,)',
-                  "```", "",
-                  "Its signatures (`saved_model_cli show --all --dir PATH` lists them): `generate`, also "
-                  "`serving_default` (prompt, num_chars, and per row temperature and seed -> text); "
-                  "`generate_full` (adds per-row top_k, top_p, repetition_penalty); `step` (ids, state_0.. "
-                  "-> logits, state_0..); `zero_states` (batch -> state_0..); `vocabulary` (-> vocabulary, "
-                  "id 0 is [UNK]).", ""]
-    else:
-        valence = "valence" in f.outputs
-        lines += [f'out = exported.signatures["classify"](text=tf.constant([{q(EXAMPLE_TEXT)}]))', "```", "",
-                  "`classify` and `serving_default` take `text` (batch,) and return "
-                  + ("`p_positive`, `valence` and `label`. This model has a valence head: `valence` is its "
-                     "rating on -4..4." if valence else
-                     "`p_positive` and `label`. This model has no valence head, so there is no `valence`."), ""]
+    lines += saved_use
     return lines
 
 
@@ -661,7 +408,7 @@ def render_card(f: Facts, command: str, title: str, samples: list[tuple[float, s
     if f.has_curve:
         lines += ["## Training curve", "", f"![training curve]({CURVE_FILE})", ""]
     lines += load_section(f, model_dir or f.name)
-    lines += ["## Limitations", "", LIMITATIONS[anchor_set(f.task, f.dataset, f.name)], ""]
+    lines += ["## Limitations", "", limitations(f), ""]
     return "\n".join(lines)
 
 
@@ -683,6 +430,7 @@ def write_card(model_dir: str | os.PathLike, *, command: str | None = None, titl
         CardError: no command, a command that would not reproduce the model, a bad evaluation.
         ModelDirError: not a loadable model directory.
     """
+    from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     path = Path(model_dir)
@@ -704,7 +452,7 @@ def write_card(model_dir: str | os.PathLike, *, command: str | None = None, titl
         metadata = record_notes(path, notes)
     f = facts_of(path, md.model, md.config, metadata)
     samples = None
-    if f.task == "charlm":
+    if tasks.get(f.task).generates:
         texts = make_samples(md.model, SAMPLE_TEMPERATURES, sample_seed, sample_length, prompt)
         samples = list(zip(SAMPLE_TEMPERATURES, texts))
     text = render_card(f, display_command(argv), title or path.name, samples, sample_seed, prompt,
@@ -756,6 +504,7 @@ def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, 
     must also come out again from its seed (same machine type: floating-point differences between
     CPUs can change sampled characters).
     """
+    from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     path = Path(model_dir)
@@ -796,7 +545,7 @@ def verify_card(model_dir: str | os.PathLike, regenerate_samples: bool = False, 
             expected = "\n".join(load_section(f, model_dir_of(argv) or f.name)).rstrip("\n")
             if (shown.group(0).rstrip("\n") if shown else "") != expected:
                 problems.append("the card's \"Load it elsewhere\" differs from what model.keras needs")
-    if f.task == "charlm":
+    if tasks.get(f.task).generates:
         shown = card_samples(text)
         temps = tuple(t for t, _, _ in shown)
         if temps != SAMPLE_TEMPERATURES:

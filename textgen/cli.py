@@ -154,94 +154,10 @@ def _run_bench(args) -> int:
 # textgen train charlm | sentiment ; textgen evaluate MODEL_DIR
 
 
-def _add_common_train_flags(p: argparse.ArgumentParser, task: str) -> None:
-    from textgen.config import CELL_KINDS, PRECISIONS, SCHEDULES, STRATEGIES, CharLMConfig, SentimentConfig, TrainConfig
-
-    t = TrainConfig()
-    m = CharLMConfig() if task == "charlm" else SentimentConfig()
-    default_ds = "tiny_shakespeare" if task == "charlm" else "imdb_reviews"
-    names = "tiny_shakespeare" if task == "charlm" else "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
-    p.add_argument("--dataset", default=None,
-                   help=f"prepared TFDS corpus: {names}, or your own corpus's name (default: {default_ds})")
-    p.add_argument("--out", default=None, help=f"run directory to write (default: runs/{task}-DATASET)")
-    p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    p.add_argument("--manual-dir", default=None, help="folder with manually downloaded source files (offline preparation)")
-    p.add_argument("--cell", default=m.rnn.cell, choices=CELL_KINDS, help=f"recurrent cell kind (default: {m.rnn.cell})")
-    p.add_argument("--units", type=int, default=m.rnn.units, help=f"hidden units per recurrent layer (default: {m.rnn.units})")
-    p.add_argument("--layers", type=int, default=m.rnn.layers, help=f"stacked recurrent layers (default: {m.rnn.layers})")
-    p.add_argument("--embedding-dim", type=int, default=m.embedding_dim,
-                   help=f"embedding size per {'character' if task == 'charlm' else 'word'} (default: {m.embedding_dim})")
-    p.add_argument("--dropout", type=float, default=m.rnn.dropout,
-                   help=f"dropout rate on each recurrent layer's output, 0..0.95 (default: {m.rnn.dropout})")
-    p.add_argument("--epochs", type=int, default=t.epochs, help=f"maximum epochs (default: {t.epochs})")
-    p.add_argument("--steps-per-epoch", type=int, default=t.steps_per_epoch,
-                   help="batches per epoch; 0 = one full pass over the training split (default: 0)")
-    p.add_argument("--validation-steps", type=int, default=t.validation_steps,
-                   help="validation batches per epoch; 0 = the whole validation split (default: 0)")
-    p.add_argument("--batch-size", type=int, default=t.batch_size,
-                   help=f"global batch size in sequences/texts (default: {t.batch_size})")
-    if task == "charlm":
-        p.add_argument("--seq-len", type=int, default=t.seq_len, help=f"characters per training window (default: {t.seq_len})")
-        p.add_argument("--text-file", nargs="+", default=None, metavar="PATH",
-                       help="train on your own text: files, or folders read recursively for *.txt; prepared first as "
-                            "the TFDS corpus named by --dataset, or after the first file (default: none, use --dataset)")
-        p.add_argument("--encoding", default="utf-8",
-                       help="with --text-file: the files' encoding, a Python codec name such as latin-1 or gb18030 "
-                            "(default: utf-8)")
-        p.add_argument("--max-vocab", type=int, default=t.max_vocab,
-                       help="keep the N most frequent characters of the training split; the rest read as [UNK]; "
-                            f"0 = all (default: {t.max_vocab})")
-        p.add_argument("--sample-chars", type=int, default=t.sample_chars,
-                       help="characters to sample from the weights after each epoch into DIR/progress.jsonl "
-                            f"(what the app's Train page shows); 0 = none (default: {t.sample_chars})")
-        p.add_argument("--min-count", type=int, default=t.min_count,
-                       help=f"keep characters seen at least this often in the training split (default: {t.min_count})")
-    p.add_argument("--learning-rate", type=float, default=t.learning_rate, help=f"Adam peak learning rate (default: {t.learning_rate})")
-    p.add_argument("--schedule", default=t.schedule, choices=SCHEDULES, help=f"learning-rate schedule (default: {t.schedule})")
-    p.add_argument("--clipnorm", type=float, default=t.clipnorm,
-                   help=f"gradient norm clipping threshold; 0 = off (default: {t.clipnorm})")
-    p.add_argument("--patience", type=int, default=t.patience,
-                   help=f"early stopping after this many epochs without a better val_loss; 0 = off (default: {t.patience})")
-    p.add_argument("--seed", type=int, default=None, help="random seed 0..2^31-2 for a repeatable run (default: random, recorded)")
-    p.add_argument("--precision", default=t.precision, choices=PRECISIONS,
-                   help=f"compute precision; weights stay float32 (default: {t.precision})")
-    p.add_argument("--strategy", default=t.strategy, choices=STRATEGIES,
-                   help="tf.distribute strategy; multiworker reads TF_CONFIG (default: default)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="strict config override, repeatable: a model key (rnn.units=64) or a train key "
-                        "(train.learning_rate=0.001); value parsed as JSON (default: none)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a finished textgen run in --out (never a folder textgen did not write) (default: refuse)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no per-epoch output (default: a progress bar on a terminal, one line per epoch in a log)")
-
-
 def add_train_commands(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train", help="train a model and write a run directory")
-    train_sub = train.add_subparsers(dest="task", required=True, metavar="{charlm,sentiment}")
-    p = train_sub.add_parser("charlm", help="character language model")
-    _add_common_train_flags(p, "charlm")
-    p.set_defaults(func=_run_train)
-    p = train_sub.add_parser("sentiment", help="sentiment model (polarity + valence heads)")
-    _add_common_train_flags(p, "sentiment")
-    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
-                   help="read texts both ways (default: on)")
-    p.add_argument("--max-tokens", type=int, default=20000, help="word vocabulary size incl. pad and OOV (default: 20000)")
-    p.add_argument("--sequence-length", type=int, default=256, help="words kept per text (default: 256)")
-    p.add_argument("--valence-head", action=argparse.BooleanOptionalAction, default=True,
-                   help="add the valence output, trained where the corpus has valence (default: on)")
-    p.add_argument("--monitor", choices=("val_loss", "val_accuracy"), default="val_loss",
-                   help="what picks the kept epoch and drives early stopping (default: val_loss)")
-    p.add_argument("--init-from", default="", metavar="MODEL_DIR",
-                   help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
-                        "match, sequence length and valence head may differ) (default: from scratch)")
-    p.add_argument("--ngrams", type=int, default=1,
-                   help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
-                        "--max-tokens and --sequence-length (default: 1)")
-    p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
-                   help="read the last recurrent layer as its final state, or as the max and mean of its "
-                        "outputs over the words (default: last)")
-    p.set_defaults(func=_run_train)
+    from textgen import train_flags
+
+    train_flags.add_train_parsers(sub, _run_train)
 
 
 def _train_verbosity(quiet: bool) -> int:
@@ -256,11 +172,11 @@ def _prepare_text_file(args) -> None:
     """`train charlm --text-file PATH...`: prepares the files as a text corpus (named by --dataset when
     given, else after the first file) and points --dataset at it. The run directory is checked first,
     and the corpus must be long enough for one batch, so a bad request writes nothing."""
-    from textgen import corpus, train
+    from textgen import corpus, runs
 
     _, train_cfg, out = train_configs(args)  # names the corpus: --dataset, else after the first file
     name = args.dataset
-    train.check_run_out(out, [args.data_dir, args.manual_dir, *args.text_file], args.overwrite)
+    runs.check_run_out(out, [args.data_dir, args.manual_dir, *args.text_file], args.overwrite)
     need = corpus.min_characters(train_cfg.seq_len, train_cfg.batch_size, corpus.DEFAULT_SPLIT)
     info = corpus.prepare_text_corpus(name, args.text_file, encoding=args.encoding, data_dir=args.data_dir,
                                       min_characters=need)
@@ -270,37 +186,10 @@ def _prepare_text_file(args) -> None:
 
 
 def train_configs(args) -> tuple:
-    """(model config, TrainConfig, out dir) that `textgen train` builds from parsed flags.
+    """(model config, TrainConfig, out dir) that `textgen train` builds from parsed flags."""
+    from textgen import train_flags
 
-    `textgen card` uses it to check that a recorded command reproduces a model's configs.
-    """
-    from textgen import train
-
-    model_values = {"rnn.cell": args.cell, "rnn.units": args.units, "rnn.layers": args.layers,
-                    "rnn.dropout": args.dropout, "embedding_dim": args.embedding_dim}
-    if args.task == "sentiment":
-        model_values.update({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
-                             "sequence_length": args.sequence_length, "valence_head": args.valence_head,
-                             "pooling": args.pooling, "ngrams": args.ngrams})
-    train_values = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
-                    "validation_steps": args.validation_steps, "batch_size": args.batch_size,
-                    "seq_len": getattr(args, "seq_len", None), "learning_rate": args.learning_rate,
-                    "max_vocab": getattr(args, "max_vocab", None), "min_count": getattr(args, "min_count", None),
-                    "sample_chars": getattr(args, "sample_chars", None),
-                    "schedule": args.schedule, "clipnorm": args.clipnorm, "patience": args.patience,
-                    "seed": args.seed, "precision": args.precision, "strategy": args.strategy}
-    if args.task == "sentiment":
-        train_values["init_from"] = args.init_from
-        train_values["monitor"] = args.monitor
-    model_cfg, train_cfg = train.resolve_configs(args.task, model_values, train_values, args.overrides)
-    if args.dataset is None and getattr(args, "text_file", None):  # the corpus is named after the first file
-        from textgen.corpus import name_from_file
-
-        args.dataset = name_from_file(args.text_file[0])
-    elif args.dataset is None:
-        args.dataset = "tiny_shakespeare" if args.task == "charlm" else "imdb_reviews"
-    out = args.out or os.path.join("runs", f"{args.task}-{args.dataset.replace('/', '_')}")
-    return model_cfg, train_cfg, out
+    return train_flags.train_configs(args)
 
 
 def _run_train(args) -> int:

@@ -10,7 +10,7 @@ text side by side in one batch.
 
 Example:
     >>> matched_units("gru", 400_000, vocab_size=66, embedding_dim=32, layers=1)
-    324
+    337
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from textgen.config import CELL_KINDS, ConfigError
+from textgen import cell_kinds, tasks
+from textgen.config import ConfigError
 from textgen.errors import TextgenError
+from textgen.evaluate import StepScorer as _Scorer, carried_nats  # noqa: F401  (the one held-out scorer)
 
 RESETS = (5, 20, 100)  # default reset intervals k of the probe, in characters
 NEWLINE_BINS = (0, 5, 20, 50)  # lower edges of the distance-since-newline bins (last one open)
@@ -45,21 +47,12 @@ class CompareError(TextgenError):
 def rnn_layer_params(kind: str, input_dim: int, units: int) -> int:
     """Weights of one recurrent layer of `kind` reading `input_dim` features (as Keras builds it).
 
-    gru is Keras's reset_after=True form (two bias vectors per gate); peephole_lstm's peepholes
-    are a (units, 3 units) matrix (textgen.cells.PeepholeLSTMCell).
+    The formulas are the kinds' `textgen.cell_kinds.CellKind.params`.
+
+    Raises:
+        ConfigError: unknown kind.
     """
-    d, u = input_dim, units
-    if kind == "simple_rnn":
-        return d * u + u * u + u
-    if kind == "gru":
-        return 3 * (d * u + u * u) + 6 * u
-    if kind == "lstm":
-        return 4 * (d * u + u * u + u)
-    if kind == "minimal_gru":
-        return 2 * (d * u + u * u + u)
-    if kind == "peephole_lstm":
-        return 4 * (d * u + u * u + u) + 3 * u * u
-    raise ConfigError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}")
+    return cell_kinds.get(kind).params(input_dim, units)
 
 
 def char_lm_params(kind: str, units: int, vocab_size: int, embedding_dim: int, layers: int) -> int:
@@ -105,72 +98,11 @@ def matched_units(kind: str, target_params: int, vocab_size: int, embedding_dim:
 # Per-character losses with the step model
 
 
-class _Scorer:
-    """Runs the step model over (rows, time) id blocks and returns per-position losses in nats."""
-
-    def __init__(self, model, chunk: int = 256):
-        from textgen.models import build_step_model, initial_states
-
-        self.model, self.chunk = model, chunk
-        self.initial_states = initial_states
-        step = build_step_model(model)
-
-        @tf.function(reduce_retracing=True)
-        def run(x, y, states):
-            out = step([x, *states], training=False)
-            logp = tf.nn.log_softmax(tf.cast(out[0], tf.float32), axis=-1)  # (rows, time, vocab)
-            return -tf.gather(logp, y, batch_dims=2), list(out[1:])  # (rows, time) nats
-
-        self._run = run
-
-    def zeros(self, rows: int) -> list:
-        return [tf.constant(s) for s in self.initial_states(self.model, rows)]
-
-    def score(self, x: np.ndarray, y: np.ndarray | None, states: list) -> tuple[np.ndarray, list]:
-        """x, y: (rows, time) int32 ids; y None = only advance the states. Returns ((rows, time) nats, states)."""
-        pieces = []
-        for s in range(0, x.shape[1], self.chunk):
-            xs = x[:, s:s + self.chunk]
-            ys = y[:, s:s + self.chunk] if y is not None else np.zeros_like(xs)
-            nats, states = self._run(tf.constant(xs), tf.constant(ys), states)
-            if y is not None:
-                pieces.append(nats.numpy().astype(np.float64))
-        return (np.concatenate(pieces, axis=1) if pieces else np.zeros((x.shape[0], 0))), states
-
-
 def encode(model, text: str) -> np.ndarray:
     """The text as (n,) int32 ids of the model's vocabulary (unknown characters -> 0)."""
     from textgen.vocab import CharCodec, vocabulary_of
 
     return np.asarray(CharCodec(vocabulary_of(model)).encode(text), dtype=np.int32)
-
-
-def carried_nats(model, ids: np.ndarray, streams: int = 64, burn_in: int = 256, scorer: _Scorer | None = None
-                 ) -> np.ndarray:
-    """(n-1,) loss of characters 2..n with the state carried across the text.
-
-    The same scheme as `textgen.evaluate.charlm_loss`: B contiguous streams in one batch, each after
-    the first primed on the `burn_in` characters before it; the tail continues the last stream.
-    `scorer` reuses one compiled step function across calls (None: a new one).
-    """
-    n = len(ids) - 1
-    if n < 1:
-        raise CompareError("the text needs at least two characters")
-    scorer = scorer or _Scorer(model)
-    b = max(1, min(streams, n // 64))
-    t = n // b
-    states = scorer.zeros(b)
-    w = min(burn_in, t)
-    if b > 1 and w > 0:  # stream 0 starts cold; streams 1.. are warmed on what precedes them
-        primer = np.stack([ids[i * t - w: i * t] for i in range(1, b)])
-        _, primed = scorer.score(primer, None, scorer.zeros(b - 1))
-        states = [tf.concat([tf.zeros_like(p[:1]), p], axis=0) for p in primed]
-    nats, states = scorer.score(ids[: b * t].reshape(b, t), ids[1: b * t + 1].reshape(b, t), states)
-    out = [nats.reshape(-1)]
-    if n - b * t:
-        tail, _ = scorer.score(ids[b * t: n][None, :], ids[b * t + 1: n + 1][None, :], [s[-1:] for s in states])
-        out.append(tail.reshape(-1))
-    return np.concatenate(out)
 
 
 def reset_nats(model, ids: np.ndarray, k: int, scorer: _Scorer | None = None) -> np.ndarray:
@@ -294,7 +226,7 @@ def compare_dirs(model_dirs: Sequence[str | os.PathLike], *, text: str | None = 
     loaded = []
     for path in model_dirs:
         md = load_model_dir(path)
-        if md.task != "charlm":
+        if not tasks.for_config(md.config).generates:
             raise CompareError(f"{path} is a {md.task} model; the comparison takes character models")
         loaded.append(md)
     if text is None:

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import types
 import typing
 from typing import Any, TypeVar
@@ -239,19 +238,10 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes `text` to a temporary file beside `path`, then renames it over `path` (textgen.atomic)."""
+    from textgen.atomic import write_text
+
+    write_text(path, text)
 
 
 def save_config(cfg: Any, path: str | os.PathLike) -> None:

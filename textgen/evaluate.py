@@ -39,8 +39,81 @@ def _loss_summary(total_nats: float, count: int) -> dict:
 # Character models
 
 
+class StepScorer:
+    """Runs a character model's step model over (rows, time) id blocks and returns per-position
+    losses in nats, carrying the states between calls (one compiled function for every shape)."""
+
+    def __init__(self, model: keras.Model, chunk: int = 256):
+        from textgen.models import build_step_model, initial_states
+
+        self.model, self.chunk = model, chunk
+        self.initial_states = initial_states
+        step = build_step_model(model)
+
+        @tf.function(reduce_retracing=True)
+        def run(x, y, states):
+            out = step([x, *states], training=False)
+            logp = tf.nn.log_softmax(tf.cast(out[0], tf.float32), axis=-1)  # (rows, time, vocab)
+            return -tf.gather(logp, y, batch_dims=2), list(out[1:])  # (rows, time) nats
+
+        self._run = run
+
+    def zeros(self, rows: int) -> list:
+        return [tf.constant(s) for s in self.initial_states(self.model, rows)]
+
+    def score(self, x: np.ndarray, y: np.ndarray | None, states: list) -> tuple[np.ndarray, list]:
+        """x, y: (rows, time) int32 ids; y None = only advance the states. Returns ((rows, time) nats, states)."""
+        pieces = []
+        for s in range(0, x.shape[1], self.chunk):  # chunks carry the states: they never reset them
+            xs = x[:, s:s + self.chunk]
+            ys = y[:, s:s + self.chunk] if y is not None else np.zeros_like(xs)
+            nats, states = self._run(tf.constant(xs), tf.constant(ys), states)
+            if y is not None:
+                pieces.append(nats.numpy().astype(np.float64))
+        return (np.concatenate(pieces, axis=1) if pieces else np.zeros((x.shape[0], 0))), states
+
+
+def stream_count(n: int, streams: int) -> int:
+    """B of `carried_nats` for n predicted characters: at most `streams`, each at least 64 characters."""
+    return max(1, min(streams, n // 64))
+
+
+def carried_nats(model: keras.Model, ids: np.ndarray, streams: int = 64, burn_in: int = 256,
+                 scorer: StepScorer | None = None) -> np.ndarray:
+    """(n-1,) loss in nats of characters 2..n of `ids` with the state carried across the text.
+
+    The text is cut into B contiguous streams run side by side in one batch (B = `stream_count`);
+    each stream after the first is primed on the `burn_in` characters before it (not scored), so
+    it starts with a warm state as if the text had been read from the start; the tail that does not
+    fill the streams continues the last one. Every character 2..n is scored exactly once.
+    `scorer` reuses one compiled step function across calls (None: a new one).
+
+    Raises:
+        EvaluationError: fewer than two characters.
+    """
+    n = len(ids) - 1
+    if n < 1:
+        raise EvaluationError("the text needs at least two characters to evaluate")
+    scorer = scorer or StepScorer(model)
+    b = stream_count(n, streams)
+    t = n // b
+    states = scorer.zeros(b)
+    w = min(burn_in, t)
+    if b > 1 and w > 0:  # stream 0 starts cold; streams 1.. are warmed on what precedes them
+        primer = np.stack([ids[i * t - w: i * t] for i in range(1, b)])
+        _, primed = scorer.score(primer, None, scorer.zeros(b - 1))
+        states = [tf.concat([tf.zeros_like(p[:1]), p], axis=0) for p in primed]
+    # stream i reads ids[i*t : (i+1)*t] and predicts the next character of each
+    nats, states = scorer.score(ids[: b * t].reshape(b, t), ids[1: b * t + 1].reshape(b, t), states)
+    out = [nats.reshape(-1)]
+    if n - b * t:
+        tail, _ = scorer.score(ids[b * t: n][None, :], ids[b * t + 1: n + 1][None, :], [s[-1:] for s in states])
+        out.append(tail.reshape(-1))
+    return np.concatenate(out)
+
+
 def charlm_loss(model: keras.Model, text: str, streams: int = 64, chunk: int = 256, burn_in: int = 256) -> dict:
-    """Per-character loss of `model` on `text` with state carried across the text.
+    """Per-character loss of `model` on `text` with state carried across the text (`carried_nats`).
 
     Args:
         model: a character model (`textgen.models.build_char_lm`).
@@ -51,52 +124,11 @@ def charlm_loss(model: keras.Model, text: str, streams: int = 64, chunk: int = 2
     Returns:
         {"characters", "loss_nats", "bits_per_char", "perplexity", "unknown_characters", "streams"}
     """
-    from textgen.models import build_step_model, initial_states
-
     ids = np.asarray(CharCodec(vocabulary_of(model)).encode(text), dtype=np.int32)
-    n = len(ids) - 1  # characters predicted
-    if n < 1:
-        raise EvaluationError("the text needs at least two characters to evaluate")
-    b = max(1, min(streams, n // 64))  # streams of at least 64 characters
-    t = n // b
-    step = build_step_model(model)
-
-    # One trace for every batch size and chunk length: (batch, time) ids and (batch, units) states.
-    ids_spec = tf.TensorSpec((None, None), tf.int32)
-    state_specs = [tf.TensorSpec((None, s.shape[1]), tf.float32) for s in initial_states(model, 1)]
-
-    @tf.function(input_signature=[ids_spec, ids_spec, state_specs])
-    def run(x, y, states):
-        out = step([x, *states], training=False)
-        logp = tf.nn.log_softmax(tf.cast(out[0], tf.float32), axis=-1)  # (batch, time, vocab)
-        picked = tf.gather(logp, y, batch_dims=2)  # (batch, time)
-        return -tf.reduce_sum(tf.cast(picked, tf.float64)), list(out[1:])
-
-    def feed(x: np.ndarray, y: np.ndarray | None, states: list) -> tuple[float, list]:
-        total = 0.0
-        for s in range(0, x.shape[1], chunk):
-            xs = x[:, s:s + chunk]
-            ys = y[:, s:s + chunk] if y is not None else np.zeros_like(xs)
-            nats, states = run(tf.constant(xs), tf.constant(ys), states)
-            total += float(nats) if y is not None else 0.0
-        return total, states
-
-    inputs = ids[: b * t].reshape(b, t)  # stream i reads ids[i*t : (i+1)*t] ...
-    targets = ids[1: b * t + 1].reshape(b, t)  # ... and predicts the next character of each
-    states = [tf.constant(s) for s in initial_states(model, b)]
-    w = min(burn_in, t)
-    if b > 1 and w > 0:  # prime streams 1..b-1 on the w characters before each; stream 0 starts cold
-        primer = np.stack([ids[i * t - w: i * t] for i in range(1, b)])
-        _, primed = feed(primer, None, [tf.constant(s) for s in initial_states(model, b - 1)])
-        states = [tf.concat([tf.zeros_like(p[:1]), p], axis=0) for p in primed]
-    total, states = feed(inputs, targets, states)
-    rest = n - b * t  # the tail continues the last stream
-    if rest:
-        last = [s[-1:] for s in states]
-        tail_nats, _ = feed(ids[b * t: n][None, :], ids[b * t + 1: n + 1][None, :], last)
-        total += tail_nats
-    return {"characters": int(n), **_loss_summary(total, n), "unknown_characters": int(np.sum(ids[1:] == 0)),
-            "streams": int(b)}
+    nats = carried_nats(model, ids, streams, burn_in, StepScorer(model, chunk))
+    n = len(nats)
+    return {"characters": int(n), **_loss_summary(float(nats.sum()), n), "unknown_characters": int(np.sum(ids[1:] == 0)),
+            "streams": stream_count(n, streams)}
 
 
 def unigram_loss(text: str, vocabulary: Sequence[str], counts: Mapping[str, int]) -> dict:
@@ -258,34 +290,14 @@ def evaluate_model_dir(path: str | Path, *, dataset: str | None = None, split: s
                        text_file: str | None = None, limit: int = 0, baselines: bool = False,
                        baseline_train_limit: int = 0, streams: int = 64, data_dir=None, manual_dir=None) -> dict:
     """Evaluates a model directory; returns one JSON-ready dict."""
+    from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     md = load_model_dir(path)
     dataset = dataset or (md.metadata.get("dataset") or {}).get("name")
     result: dict = {"model_dir": str(path), "task": md.task}
-    if md.task == "charlm":
-        counts = md.metadata.get("unigram_counts")
-        if text_file:
-            try:
-                text = Path(text_file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise EvaluationError(f"cannot read --text-file {text_file}: {err}") from err
-            result.update({"text_file": str(text_file), **evaluate_charlm_text(md.model, text[:limit] if limit else text,
-                                                                              counts, streams)})
-        else:
-            if not dataset:
-                raise EvaluationError("give --dataset or --text-file (the model's metadata names no dataset)")
-            from textgen import data
-
-            text = data.read_text(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
-            result.update({"dataset": dataset, "split": split,
-                           **evaluate_charlm_text(md.model, text[:limit] if limit else text, counts, streams)})
-        return result
-    if text_file:
-        raise EvaluationError("--text-file is for character models; sentiment models take --dataset NAME --split S")
-    if not dataset:
-        raise EvaluationError("give --dataset (the model's metadata names no dataset)")
-    result.update(evaluate_sentiment_split(md.model, dataset, split, data_dir=data_dir, manual_dir=manual_dir,
-                                           limit=limit, majority=md.metadata.get("train_label_counts"),
-                                           baselines=baselines, baseline_train_limit=baseline_train_limit))
+    # The task reads its own flags: --text-file (character models), --baselines (sentiment), ...
+    result.update(tasks.for_config(md.config).evaluate(
+        md.model, dataset, split, metadata=md.metadata, data_dir=data_dir, manual_dir=manual_dir, limit=limit,
+        text_file=text_file, baselines=baselines, baseline_train_limit=baseline_train_limit, streams=streams))
     return result

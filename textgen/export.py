@@ -283,6 +283,7 @@ def export_model_dir(model_dir, out, fmt: str = "savedmodel", batch_size: int = 
         overwrite: replace a non-empty `out` that a previous export wrote (never a folder of the
             user's); the old export stays at `out` until the new one is complete (textgen.folders).
     """
+    from textgen import tasks
     from textgen.artifacts import check_model_dir_arg, load_model_dir
 
     if fmt not in FORMATS:
@@ -292,16 +293,14 @@ def export_model_dir(model_dir, out, fmt: str = "savedmodel", batch_size: int = 
     check_model_dir_arg(model_dir)
     out = folders.check_out(out, [model_dir], overwrite=overwrite, known=EXPORT_ENTRIES, error=ExportError)
     loaded = load_model_dir(model_dir)
-    if loaded.task == "sentiment" and fmt == "tflite":
-        raise ExportError("--format tflite exports a character model's step; export sentiment models as savedmodel")
+    task = tasks.for_config(loaded.config)
+    if fmt not in task.export_formats:
+        offered = [t.models for t in map(tasks.get, tasks.names()) if fmt in t.export_formats]
+        raise ExportError(f"--format {fmt} exports {' and '.join(offered)}; export {task.models} as "
+                          + " or ".join(task.export_formats))
     staged = folders.staging_folder(out)
     try:
-        if loaded.task == "sentiment":
-            export_sentiment_savedmodel(loaded.model, staged)
-        elif fmt == "savedmodel":
-            export_char_savedmodel(loaded.model, staged)
-        else:
-            export_char_tflite(loaded.model, staged, batch_size=batch_size)
+        task.export(loaded.model, staged, fmt, batch_size)
         folders.write_marker(staged, "export")  # last: a folder with the marker is a complete export
         folders.publish(staged, out)
     except BaseException:

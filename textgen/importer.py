@@ -38,11 +38,13 @@ import keras
 import numpy as np
 
 from textgen import folders
+from textgen.cell_kinds import REGISTRY
 from textgen.config import CharLMConfig, RNNConfig
 from textgen.errors import TextgenError
 from textgen.vocab import UNK, check_vocabulary
 
-KINDS = {keras.layers.SimpleRNN: "simple_rnn", keras.layers.GRU: "gru", keras.layers.LSTM: "lstm"}
+# The Keras built-in layer classes a whole model may use -> cell kind (SimpleRNN, GRU, LSTM).
+KINDS = {spec.layer_class: name for name, spec in REGISTRY.items() if spec.builtin}
 SKIPPED = (keras.layers.InputLayer, keras.layers.Dropout)  # no weights, identity at inference
 
 
@@ -150,8 +152,8 @@ def _build(config: CharLMConfig, vocabulary: list[str], embedding: list, rnns: l
 # --------------------------------------------------------------------------------------------
 # Weights files: Keras 3 .weights.h5, Keras 2 .h5, TensorFlow checkpoints
 
-WEIGHT_CELLS = ("simple_rnn", "gru", "lstm")  # the built-in layers a tutorial model is made of
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}  # kernels are (inputs, gates * units)
+WEIGHT_CELLS = tuple(KINDS.values())  # the built-in layers a tutorial model is made of
+GATES = {kind: REGISTRY[kind].blocks for kind in WEIGHT_CELLS}  # kernels are (inputs, gates * units)
 # Keras 3 stores a layer's variables as `<path>/vars/0, 1, ...` in the order the layer creates
 # them, without their names; these layers create (embeddings), (kernel, bias) and
 # (kernel, recurrent_kernel, bias).
@@ -340,11 +342,10 @@ def convert_weights(stored: list[StoredLayer], config: CharLMConfig, vocabulary:
     if rows != size:
         raise ImportModelError(f"vocabulary has {len(vocabulary)} characters + [UNK] = {size} ids, but the "
                                f"Embedding {embedding.path!r} in {source} has {rows} rows")
-    width = GATES[cell] * units
     expected = [(embedding, "embeddings", (size, dim))]
     for i, layer in enumerate(recurrent):
-        expected += [(layer, "kernel", (dim if i == 0 else units, width)), (layer, "recurrent_kernel", (units, width)),
-                     (layer, "bias", (2, width) if cell == "gru" else (width,))]  # GRU reset_after: 2 biases
+        shapes = REGISTRY[cell].weight_shapes(dim if i == 0 else units, units)  # GRU reset_after: bias (2, 3u)
+        expected += [(layer, role, shapes[role]) for role in ("kernel", "recurrent_kernel", "bias")]
     expected += [(dense, "kernel", (units, size)), (dense, "bias", (size,))]
     for layer, role, shape in expected:
         if _shape(layer.arrays[role]) != shape:
@@ -365,7 +366,7 @@ def _looks_like(embedding: StoredLayer, recurrent: list[StoredLayer], flags: str
     kind = {gates: kind for kind, gates in GATES.items()}.get(gates)
     if kind is None:
         return ""
-    if kind == "gru" and bias.ndim == 1:
+    if REGISTRY[kind].recurrent_bias and bias.ndim == 1:
         return "; the file holds a GRU with reset_after=False, which textgen does not implement"
     fits = (f"--cell {kind} --units {units} --embedding-dim {embedding.arrays['embeddings'].shape[-1]} "
             f"--layers {len(recurrent)}")

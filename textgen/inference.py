@@ -170,10 +170,11 @@ class SentimentPredictor:
 
 def load_predictor(model_dir, batch_size: int = BATCH_SIZE) -> SentimentPredictor:
     """A predictor for a sentiment model directory (a character model directory is refused)."""
+    from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     loaded = load_model_dir(model_dir)
-    if loaded.task != "sentiment":
+    if not tasks.for_config(loaded.config).predicts:
         raise PredictError(f"{model_dir} holds a {loaded.task} model; predict needs a sentiment model")
     return SentimentPredictor(loaded.model, batch_size=batch_size)
 

@@ -1,8 +1,9 @@
 """Look inside a character model: hidden states, gate activations and next-character guesses.
 
-Keras layers return outputs and final states, not gates, so this module re-runs each layer's
-equations in NumPy from the layer's own weights, one character at a time (the same equations the
-tests check against the Keras layers). Gate names follow the source documents:
+Keras layers return outputs and final states, not gates, so this module re-runs each layer from
+the layer's own weights, one character at a time, with its kind's step equations
+(`textgen.cell_kinds.CellKind.step`, the same TF code the sampler and the exports run), in float64.
+Gate names follow the source documents:
 
 | cell kind      | gates returned                                      | extra state |
 | -------------- | --------------------------------------------------- | ----------- |
@@ -20,9 +21,11 @@ from typing import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from textgen import cell_kinds
+from textgen.cell_kinds import equation_kind
 from textgen.models.char_lm import rnn_layers
-from textgen.models.rnn import equation_kind
 from textgen.vocab import CharCodec, vocabulary_of
 
 MAX_CHARS = 2000  # longest text traced at once (the app truncates to this and says so)
@@ -51,60 +54,39 @@ class Trace:
     next_char_prob: np.ndarray  # (time - 1,) probability the model gave the character that came next
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+@tf.function(reduce_retracing=True)
+def _scan(kind: str, x_proj, recurrent, rec_bias, peephole):
+    """Runs `kind`'s step over x_proj (time, blocks·units) from zero states.
+
+    Returns (states, gates): per state and per gate a (time, 1, units) tensor.
+    """
+    spec = cell_kinds.REGISTRY[kind]
+    zeros = tf.zeros([1, tf.shape(recurrent)[0]], x_proj.dtype)  # (batch 1, units)
+
+    def step(carry, x_t):  # x_t (1, blocks·units)
+        out = spec.step(x_t, list(carry[0]), recurrent, tf.matmul, rec_bias, peephole)
+        return tuple(out.states), out.gates
+
+    initial = (tuple(zeros for _ in range(spec.states)), {gate: zeros for gate in spec.gates})
+    return tf.scan(step, x_proj[:, None, :], initializer=initial)
 
 
 def _run_layer(layer: keras.layers.Layer, x: np.ndarray) -> LayerTrace:
     """Runs one layer over x (time, input_dim) from zero states; returns its trace."""
     kind = equation_kind(layer)
-    cell = layer.cell
-    W = keras.ops.convert_to_numpy(cell.kernel).astype(np.float64)
-    U = keras.ops.convert_to_numpy(cell.recurrent_kernel).astype(np.float64)
-    b = keras.ops.convert_to_numpy(cell.bias).astype(np.float64)
-    n = U.shape[0]
-    steps = x.shape[0]
-    xw = x.astype(np.float64) @ W  # input part of every pre-activation at once: (time, blocks·units)
-    a = np.zeros(n)
-    c = np.zeros(n)
-    hidden = np.zeros((steps, n))
-    cells = np.zeros((steps, n)) if kind in ("lstm", "peephole_lstm") else None
-    gate_names = {
-        "simple_rnn": [], "gru": ["update", "reset"], "minimal_gru": ["update"],
-        "lstm": ["update", "forget", "output"], "peephole_lstm": ["update", "forget", "output"],
-    }[kind]
-    gates = {g: np.zeros((steps, n)) for g in gate_names}
-    if kind == "peephole_lstm":
-        P = keras.ops.convert_to_numpy(cell.peephole_kernel).astype(np.float64)
-    for t in range(steps):
-        if kind == "simple_rnn":
-            a = np.tanh(xw[t] + a @ U + b)
-        elif kind == "gru":
-            # reset_after=True: bias is (2, 3·units) = [input bias; recurrent bias], blocks [z, r, h].
-            bi, br = b
-            xz, xr, xh = np.split(xw[t] + bi, 3)
-            rz, rr, rh = np.split(a @ U + br, 3)
-            z, r = _sigmoid(xz + rz), _sigmoid(xr + rr)
-            candidate = np.tanh(xh + r * rh)
-            a = z * a + (1 - z) * candidate
-            gates["update"][t], gates["reset"][t] = 1 - z, r
-        elif kind == "minimal_gru":
-            zu, zc = np.split(xw[t] + a @ U + b, 2)
-            u = _sigmoid(zu)
-            a = u * np.tanh(zc) + (1 - u) * a
-            gates["update"][t] = u
-        else:  # lstm, peephole_lstm: blocks [update(input), forget, candidate, output]
-            zi, zf, zc, zo = np.split(xw[t] + a @ U + b, 4)
-            if kind == "peephole_lstm":
-                pi, pf, po = np.split(c @ P, 3)
-                zi, zf, zo = zi + pi, zf + pf, zo + po
-            i, f, o = _sigmoid(zi), _sigmoid(zf), _sigmoid(zo)
-            c = i * np.tanh(zc) + f * c
-            a = o * np.tanh(c)
-            gates["update"][t], gates["forget"][t], gates["output"][t] = i, f, o
-            cells[t] = c
-        hidden[t] = a
-    return LayerTrace(name=layer.name, kind=kind, hidden=hidden, gates=gates, cell=cells)
+    spec = cell_kinds.REGISTRY[kind]
+    w = cell_kinds.layer_weights(layer, "float64")
+    in_bias, rec_bias = spec.split_bias(w["bias"])
+    x_proj = x.astype(np.float64) @ w["kernel"] + in_bias  # input part of every step at once: (time, blocks·units)
+    states, gates = _scan(kind, tf.constant(x_proj), tf.constant(w["recurrent_kernel"]),
+                          None if rec_bias is None else tf.constant(rec_bias),
+                          tf.constant(w["peephole_kernel"]) if spec.peephole else None)
+    states = [s.numpy()[:, 0] for s in states]  # (time, 1, units) -> (time, units)
+    return LayerTrace(
+        name=layer.name, kind=kind, hidden=states[0],
+        gates={gate: gates[gate].numpy()[:, 0] for gate in spec.gates},
+        cell=states[1] if spec.states > 1 else None,  # c⟨t⟩ of the LSTM kinds
+    )
 
 
 def trace(model: keras.Model, text: str, top_k: int = 5, vocabulary: Sequence[str] | None = None) -> Trace:

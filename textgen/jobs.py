@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
+from textgen.atomic import replacing
 from textgen.errors import TextgenError
 from textgen.folders import pid_alive
 
@@ -358,14 +359,12 @@ def save_upload(queue: JobQueue, name: str, files: Sequence[tuple[str, bytes]]) 
     for i, (filename, data) in enumerate(files):
         stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(filename).stem)[:60] or "text"
         path = folder / f"{i:02d}-{stem}.txt"
-        tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_bytes(data)
-        try:
-            read_text(tmp)  # refuse binary / non-UTF-8 before anything is queued
-        except TextgenError as err:
-            tmp.unlink()
-            raise JobError(str(err).replace(str(tmp), filename)) from err
-        os.replace(tmp, path)
+        with replacing(path, suffix=".txt") as tmp:
+            Path(tmp).write_bytes(data)
+            try:
+                read_text(tmp)  # refuse binary / non-UTF-8 before anything is queued
+            except TextgenError as err:
+                raise JobError(str(err).replace(str(tmp), filename)) from err
         paths.append(str(path))
     return paths
 

@@ -7,7 +7,6 @@ headless and never changes the backend of a program that imports textgen.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -44,15 +43,9 @@ def plot_training_curve(history: Mapping[str, Sequence[float]], path: str | os.P
 
 def save_figure_atomic(fig: Figure, path: str | os.PathLike) -> Path:
     """Saves `fig` as PNG under a temporary name beside `path`, then renames it over `path`."""
+    from textgen.atomic import replacing
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textgen.cells import MinimalGRUCell, PeepholeLSTMCell
+from textgen import cell_kinds
 from textgen.errors import TextgenError
+from textgen.models.char_lm_core import PRECISIONS, CharLMStep
 from textgen.vocab import CharCodec, vocabulary_of
 
 MAX_LENGTH = 100_000  # characters generated per sample in one request
@@ -46,7 +47,6 @@ MAX_TOP_K = 2**31 - 1  # int32 (what the loop takes); a larger top_k is clipped 
 PRIME_WINDOW = 256  # prompts are primed in windows of at most this many characters
 DEFAULT_CHUNK = 256  # characters per compiled call when generating or streaming
 XLA_MAX_BATCH = 16  # jit_compile="auto": XLA below this batch, TF's oneDNN graph from it on
-PRECISIONS = ("float32", "bfloat16")  # of CharLMCore's weights
 SAMPLER_PRECISIONS = PRECISIONS + ("int8",)  # int8: the sample loop runs in TFLite (textgen.lite)
 _TINY_TEMPERATURE = 1e-30  # divides (logits - max) safely: no 0/0 even for temperature -> 0+
 
@@ -178,27 +178,17 @@ def counter_uniform(seed, position, shape, lanes=None):
 
 
 def cell_kind(layer: keras.layers.Layer) -> str:
-    """`textgen.models.rnn.equation_kind` with its error as a `SamplingError`."""
-    from textgen.models.rnn import equation_kind
-
+    """`textgen.cell_kinds.equation_kind` with its error as a `SamplingError`."""
     try:
-        return equation_kind(layer)
+        return cell_kinds.equation_kind(layer)
     except ValueError as err:
         raise SamplingError(str(err).replace("is not a textgen recurrent layer", "is not a supported recurrent layer")) from err
-
-
-def _weights(layer) -> dict[str, np.ndarray]:
-    cell = layer.cell
-    out = {name: keras.ops.convert_to_numpy(getattr(cell, name)).astype("float32")
-           for name in ("kernel", "recurrent_kernel", "bias")}
-    if isinstance(cell, PeepholeLSTMCell):
-        out["peephole_kernel"] = keras.ops.convert_to_numpy(cell.peephole_kernel).astype("float32")
-    return out
 
 
 def cell_equations(kind, x_proj, states, recurrent, matmul, rec_bias=None, peephole=None) -> list:
     """One step of a cell kind in plain TF ops; returns the new states ([h] or [h, c]).
 
+    The equations are the kind's `textgen.cell_kinds.CellKind.step` (which also gives the gates).
     Shapes work with any leading dimensions, e.g. (batch, ·) or (directions, batch, ·) with
     batched weights (directions, ·, ·).
 
@@ -211,263 +201,163 @@ def cell_equations(kind, x_proj, states, recurrent, matmul, rec_bias=None, peeph
         rec_bias: GRU only: the recurrent bias (gates·units,) of `reset_after=True`.
         peephole: peephole_lstm only: the peephole kernel (units, 3·units).
     """
-    h = states[0]
-    if kind == "simple_rnn":
-        return [tf.tanh(x_proj + matmul(h, recurrent))]
-    if kind == "gru":
-        rec = matmul(h, recurrent) + rec_bias  # (..., 3u) blocks [z | r | h]
-        x_z, x_r, x_h = tf.split(x_proj, 3, axis=-1)
-        r_z, r_r, r_h = tf.split(rec, 3, axis=-1)
-        z = tf.sigmoid(x_z + r_z)
-        r = tf.sigmoid(x_r + r_r)
-        hh = tf.tanh(x_h + r * r_h)
-        return [z * h + (1.0 - z) * hh]
-    if kind == "minimal_gru":
-        z_u, z_c = tf.split(x_proj + matmul(h, recurrent), 2, axis=-1)  # blocks [update | candidate]
-        gamma_u = tf.sigmoid(z_u)
-        return [gamma_u * tf.tanh(z_c) + (1.0 - gamma_u) * h]
-    # lstm, peephole_lstm: states [a, c], blocks [i (update), f, c̃, o]
-    c = states[1]
-    z_i, z_f, z_c, z_o = tf.split(x_proj + matmul(h, recurrent), 4, axis=-1)
-    if kind == "peephole_lstm":
-        p_i, p_f, p_o = tf.split(matmul(c, peephole), 3, axis=-1)
-        z_i, z_f, z_o = z_i + p_i, z_f + p_f, z_o + p_o
-    c = tf.sigmoid(z_f) * c + tf.sigmoid(z_i) * tf.tanh(z_c)
-    return [tf.sigmoid(z_o) * tf.tanh(c), c]
+    return cell_kinds.REGISTRY[kind].step(x_proj, states, recurrent, matmul, rec_bias, peephole).states
 
 
-class CharLMCore(tf.Module):
-    """A character model's weights as tf.Variables and its step as plain TF ops.
+# --------------------------------------------------------------------------------------------
+# The loop over a step callable (keras-hub's samplers take a `next` function the same way):
+# `step(ids (batch,), states) -> logits (batch, vocab), states` is the model's (CharLMStep.step).
 
-    Needs no Keras at call time, so it traces into SavedModels and TFLite. States are a tuple of
-    (batch, units) float32 tensors: per layer [h] (simple_rnn, gru, minimal_gru) or [h, c] (LSTMs).
+
+def _vocab(logits) -> int:
+    return logits.shape[-1] if logits.shape[-1] is not None else tf.shape(logits)[-1]
+
+
+def select(logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes=None):
+    """Picks one id per row from logits (batch, vocab) -> (batch,) int32; never [UNK] (id 0).
+
+    The parameters are scalars (one request) or per-row vectors (temperature, top_k, top_p,
+    penalty, position (batch,), seed (batch, 2), lanes (batch,): `counter_uniform`)."""
+    t_col, penalty = _per_row(temperature), _per_row(penalty)
+    # Repetition penalty (CTRL rule) on characters already in the prompt or the output.
+    penalized = tf.where(logits > 0, logits / penalty, logits * penalty)
+    unk = tf.range(_vocab(logits)) == 0  # (vocab,): [UNK] is never picked
+    logits = tf.where(unk[None, :], tf.constant(-np.inf, tf.float32), tf.where(seen, penalized, logits))
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    # Subtracting the max first keeps every value <= 0, so tiny temperatures give -inf, never NaN.
+    scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(t_col, _TINY_TEMPERATURE)
+    # The sort behind top-k / top-p runs only when one of them is on (tf.cond: one branch runs).
+    filtering = (top_k > 0) | (top_p < 1.0)
+    if filtering.shape.rank:
+        filtering = tf.reduce_any(filtering)
+    scaled = tf.cond(filtering, lambda: top_k_top_p(scaled, top_k, top_p), lambda: scaled)
+    # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
+    uniform = counter_uniform(seed, position, tf.shape(scaled), lanes)
+    sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
+    return tf.where(temperature > 0, sampled, greedy)
+
+
+def top_k_top_p(scaled, top_k, top_p):
+    """Sets logits outside the top-k and the top-p nucleus to -inf; (batch, vocab) -> same.
+
+    top_k, top_p: scalars or per-row (batch,) vectors."""
+    vocab = _vocab(scaled)
+    neg_inf = tf.constant(-np.inf, tf.float32)
+    ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
+    k = tf.clip_by_value(top_k, 1, vocab)
+    if k.shape.rank:
+        kth = tf.gather(ordered, (k - 1)[:, None], axis=1, batch_dims=1)  # (batch, 1) each row's k-th largest
+    else:
+        kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
+    top_k, top_p = _per_row(top_k), _per_row(top_p)
+    scaled = tf.where((top_k > 0) & (scaled < kth), neg_inf, scaled)
+    ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
+    # top-p: keep sorted entries whose probability mass *before* them is below p.
+    before = tf.math.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
+    # The first entry is always kept: a top_p that rounds to 0 in float32 must still leave one.
+    keep = (before < top_p) | (tf.range(vocab) == 0)[None, :]
+    cutoff = tf.reduce_min(tf.where(keep, ordered, np.inf), axis=-1, keepdims=True)
+    return tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
+
+
+def sample_loop(step, steps, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
+    """Samples `steps` characters in one while loop over `step`.
 
     Args:
-        model: a textgen character model (`build_char_lm`): layers `embedding`, `rnn_0..`, `logits`.
-        precision: "float32" (equal to Keras up to rounding) or "bfloat16" (weights stored in
-            bfloat16 for speed; activations and states stay float32).
-        fuse_embedding: store `embedding @ kernel_0 + bias_0` as one (vocab, gates) table, so the
-            first layer's input projection is a row lookup instead of a matmul.
+        step: the model's `step(ids, states) -> (logits, states)`.
+        steps: number of characters (a Python int under XLA, else a scalar tensor).
+        logits, states, seen: carried from `prime` or the previous chunk.
+        temperature, top_p, penalty: float32 scalars; top_k int32; seed (2,) uint32 words
+            (`seed_words`); position int32 (absolute index of the first character, which keys
+            the random noise).
+    Returns:
+        ids (batch, steps) int32, logits, states, seen.
+    """
+    out = tf.TensorArray(tf.int32, size=steps)
+    vocab = _vocab(logits)
+
+    def body(t, out, logits, states, seen):
+        ids = select(logits, seen, temperature, top_k, top_p, penalty, seed, position + t)
+        seen = seen | tf.one_hot(ids, vocab, on_value=True, off_value=False)
+        logits, states = step(ids, states)
+        return t + 1, out.write(t, ids), logits, states, seen
+
+    _, out, logits, states, seen = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen)
+    )
+    ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
+    return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen
+
+
+def sample_rows_loop(step, steps, logits, states, seen, forced, temperature, top_k, top_p, penalty, seed, lanes,
+                     position):
+    """One chunk of continuous batching over `step`: every row is its own request, and a row still
+    reading its prompt is fed the prompt instead of sampling (so priming and sampling share one
+    loop and one compiled shape per batch size).
+
+    At step t, row r feeds `forced[r, t]` when it is >= 0 (a prompt character: states, logits
+    and the penalty's `seen` advance exactly as in `prime`), else samples with its own
+    parameters at its own `position` (as `sample_loop` does for that request alone).
+
+    Args:
+        step: the model's `step(ids, states) -> (logits, states)`.
+        steps: characters per call (a Python int under XLA).
+        logits (batch, vocab), states, seen (batch, vocab): carried per row.
+        forced: (batch, steps) int32 prompt ids, -1 = sample.
+        temperature, top_p, penalty: (batch,) float32; top_k (batch,) int32; seed (batch, 2)
+            uint32; lanes (batch,) int32 (row index within its request); position (batch,)
+            int32 (characters the row has sampled so far).
+    Returns:
+        ids (batch, steps) int32 (-1 where a prompt character was fed), logits, states, seen,
+        position.
+    """
+    out = tf.TensorArray(tf.int32, size=steps)
+    vocab = _vocab(logits)
+
+    def body(t, out, logits, states, seen, position):
+        feed = forced[:, t]  # (batch,)
+        feeding = feed >= 0
+        sampled = select(logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes)
+        ids = tf.where(feeding, feed, sampled)
+        seen = seen | tf.one_hot(ids, vocab, on_value=True, off_value=False)
+        logits, states = step(ids, states)
+        position = position + tf.cast(tf.logical_not(feeding), tf.int32)
+        return t + 1, out.write(t, tf.where(feeding, -1, ids)), logits, states, seen, position
+
+    _, out, logits, states, seen, position = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen, position)
+    )
+    ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
+    return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen, position
+
+
+class CharLMCore(CharLMStep):
+    """A character model's step (`textgen.models.char_lm_core.CharLMStep`: weights, `step`,
+    `prime`, `zero_states`) with the sampling loops above bound to it: what the `Sampler`, the
+    exports and the batched sampler compile (one tf.Module, so its variables trace with it).
+
+    Raises:
+        SamplingError: not a textgen character model, an unsupported layer, or a bad precision.
     """
 
     def __init__(self, model: keras.Model, precision: str = "float32", fuse_embedding: bool = True, name=None):
-        super().__init__(name=name or "char_lm_core")
-        from textgen.models.char_lm import rnn_layers
-
-        if precision not in PRECISIONS:
-            raise SamplingError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         try:
-            layers = rnn_layers(model)
-            embedding = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings).astype("float32")
-            dense = model.get_layer("logits")
+            super().__init__(model, precision=precision, fuse_embedding=fuse_embedding, name=name)
         except ValueError as err:
-            raise SamplingError(f"not a textgen character model: {err}") from err
-        self.vocabulary = vocabulary_of(model)
-        self.vocab_size = len(self.vocabulary) + 1
-        self.kinds = [cell_kind(layer) for layer in layers]
-        self.units = [int(layer.cell.units) for layer in layers]
-        self.precision = precision
-        self.fuse_embedding = fuse_embedding
-        wdtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-        weights = [_weights(layer) for layer in layers]
-
-        def var(value, name, dtype=wdtype):
-            return tf.Variable(tf.cast(tf.constant(value), dtype), trainable=False, name=name)
-
-        first = weights[0]
-        in_bias0 = first["bias"][0] if self.kinds[0] == "gru" else first["bias"]  # GRU: bias (2, 3u)
-        if fuse_embedding:
-            self.table = var(embedding @ first["kernel"] + in_bias0, "table")  # (vocab, gates·units)
-        else:
-            self.table = var(embedding, "embedding")  # (vocab, embedding_dim)
-        self.kernels, self.in_biases, self.recurrent, self.rec_biases, self.peepholes = [], [], [], [], []
-        for i, (kind, w) in enumerate(zip(self.kinds, weights)):
-            in_bias = w["bias"][0] if kind == "gru" else w["bias"]
-            self.kernels.append(var(w["kernel"], f"kernel_{i}"))
-            self.in_biases.append(var(in_bias, f"in_bias_{i}", tf.float32))
-            self.recurrent.append(var(w["recurrent_kernel"], f"recurrent_kernel_{i}"))
-            if kind == "gru":
-                self.rec_biases.append(var(w["bias"][1], f"rec_bias_{i}", tf.float32))
-            if kind == "peephole_lstm":
-                self.peepholes.append(var(w["peephole_kernel"], f"peephole_kernel_{i}"))
-        self.dense_kernel = var(keras.ops.convert_to_numpy(dense.kernel).astype("float32"), "dense_kernel")
-        self.dense_bias = var(keras.ops.convert_to_numpy(dense.bias).astype("float32"), "dense_bias", tf.float32)
-        # -inf at id 0 so [UNK] is never sampled: (vocab,)
-        self.unk_mask = tf.constant([-np.inf] + [0.0] * (self.vocab_size - 1), dtype=tf.float32)
-
-    @property
-    def state_sizes(self) -> list[int]:
-        """Sizes of the flat states, in order."""
-        return [u for kind, u in zip(self.kinds, self.units) for _ in range(2 if "lstm" in kind else 1)]
-
-    def zero_states(self, batch) -> tuple:
-        return tuple(tf.zeros(tf.stack([batch, size]), tf.float32) for size in self.state_sizes)
-
-    def _mm(self, x, w):
-        # float32 (batch, in) @ weight (in, out) -> float32 (batch, out); bf16 weights take bf16 inputs.
-        if w.dtype == tf.float32:
-            return tf.matmul(x, w)
-        return tf.cast(tf.matmul(tf.cast(x, w.dtype), w), tf.float32)
-
-    def step(self, ids, states):
-        """ids (batch,) int32, states tuple -> logits (batch, vocab) float32, new states tuple."""
-        new_states = []
-        s = 0
-        gru_i = peep_i = 0
-        x = None
-        for i, kind in enumerate(self.kinds):
-            if i == 0 and self.fuse_embedding:
-                x_proj = tf.cast(tf.gather(self.table, ids), tf.float32)  # (batch, gates·units), bias included
-            else:
-                inp = tf.cast(tf.gather(self.table, ids), tf.float32) if i == 0 else x
-                x_proj = self._mm(inp, self.kernels[i]) + self.in_biases[i]
-            rec_bias = peephole = None
-            if kind == "gru":
-                rec_bias, gru_i = self.rec_biases[gru_i], gru_i + 1
-            if kind == "peephole_lstm":
-                peephole, peep_i = self.peepholes[peep_i], peep_i + 1
-            n = 2 if "lstm" in kind else 1
-            new = cell_equations(kind, x_proj, states[s : s + n], self.recurrent[i], self._mm, rec_bias, peephole)
-            h = new[0]
-            new_states += new
-            s += len(new)
-            x = h  # (batch, units)
-        logits = self._mm(x, self.dense_kernel) + self.dense_bias  # (batch, vocab)
-        return logits, tuple(new_states)
-
-    def prime(self, ids, lengths, states, logits, seen):
-        """Feeds right-padded prompts; rows stop updating after their own length.
-
-        Args:
-            ids: (batch, time) int32 prompt ids, 0-padded on the right.
-            lengths: (batch,) int32 real lengths (0 keeps the incoming states and logits).
-            states, logits, seen: carried values (`seen` (batch, vocab) bool for the penalty).
-        Returns:
-            states, logits (batch, vocab) for the next character, seen.
-        """
-        steps = tf.shape(ids)[1]
-
-        def body(t, states, logits, seen):
-            active = (t < lengths)[:, None]  # (batch, 1)
-            new_logits, new_states = self.step(ids[:, t], states)
-            states = tuple(tf.where(active, n, o) for n, o in zip(new_states, states))
-            logits = tf.where(active, new_logits, logits)
-            seen = seen | (active & tf.one_hot(ids[:, t], self.vocab_size, on_value=True, off_value=False))
-            return t + 1, states, logits, seen
-
-        _, states, logits, seen = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), states, logits, seen)
-        )
-        return states, logits, seen
+            raise SamplingError(str(err)) from err
 
     def select(self, logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes=None):
-        """Picks one id per row from logits (batch, vocab) -> (batch,) int32; never [UNK].
-
-        The parameters are scalars (one request) or per-row vectors (temperature, top_k, top_p,
-        penalty, position (batch,), seed (batch, 2), lanes (batch,): `counter_uniform`)."""
-        t_col, penalty = _per_row(temperature), _per_row(penalty)
-        # Repetition penalty (CTRL rule) on characters already in the prompt or the output.
-        penalized = tf.where(logits > 0, logits / penalty, logits * penalty)
-        logits = tf.where(seen, penalized, logits) + self.unk_mask
-        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        # Subtracting the max first keeps every value <= 0, so tiny temperatures give -inf, never NaN.
-        scaled = (logits - tf.reduce_max(logits, axis=-1, keepdims=True)) / tf.maximum(t_col, _TINY_TEMPERATURE)
-        # The sort behind top-k / top-p runs only when one of them is on (tf.cond: one branch runs).
-        filtering = (top_k > 0) | (top_p < 1.0)
-        if filtering.shape.rank:
-            filtering = tf.reduce_any(filtering)
-        scaled = tf.cond(filtering, lambda: self._filter(scaled, top_k, top_p), lambda: scaled)
-        # Gumbel-max: argmax(logits + Gumbel noise) ~ softmax(logits); stateless, keyed by position.
-        uniform = counter_uniform(seed, position, tf.shape(scaled), lanes)
-        sampled = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=tf.int32)
-        return tf.where(temperature > 0, sampled, greedy)
-
-    def _filter(self, scaled, top_k, top_p):
-        """Sets logits outside the top-k and the top-p nucleus to -inf; (batch, vocab) -> same.
-
-        top_k, top_p: scalars or per-row (batch,) vectors."""
-        neg_inf = tf.constant(-np.inf, tf.float32)
-        ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")  # (batch, vocab)
-        k = tf.clip_by_value(top_k, 1, self.vocab_size)
-        if k.shape.rank:
-            kth = tf.gather(ordered, (k - 1)[:, None], axis=1, batch_dims=1)  # (batch, 1) each row's k-th largest
-        else:
-            kth = tf.gather(ordered, k - 1, axis=1)[:, None]  # (batch, 1) the k-th largest
-        top_k, top_p = _per_row(top_k), _per_row(top_p)
-        scaled = tf.where((top_k > 0) & (scaled < kth), neg_inf, scaled)
-        ordered = tf.where((top_k > 0) & (ordered < kth), neg_inf, ordered)
-        # top-p: keep sorted entries whose probability mass *before* them is below p.
-        before = tf.math.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
-        # The first entry is always kept: a top_p that rounds to 0 in float32 must still leave one.
-        keep = (before < top_p) | (tf.range(self.vocab_size) == 0)[None, :]
-        cutoff = tf.reduce_min(tf.where(keep, ordered, np.inf), axis=-1, keepdims=True)
-        return tf.where((top_p < 1.0) & (scaled < cutoff), neg_inf, scaled)
+        return select(logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes)
 
     def sample(self, steps, logits, states, seen, temperature, top_k, top_p, penalty, seed, position):
-        """Samples `steps` characters in one while loop.
-
-        Args:
-            steps: number of characters (a Python int under XLA, else a scalar tensor).
-            logits, states, seen: carried from `prime` or the previous chunk.
-            temperature, top_p, penalty: float32 scalars; top_k int32; seed (2,) uint32 words
-                (`seed_words`); position int32 (absolute index of the first character, which keys
-                the random noise).
-        Returns:
-            ids (batch, steps) int32, logits, states, seen.
-        """
-        out = tf.TensorArray(tf.int32, size=steps)
-
-        def body(t, out, logits, states, seen):
-            ids = self.select(logits, seen, temperature, top_k, top_p, penalty, seed, position + t)
-            seen = seen | tf.one_hot(ids, self.vocab_size, on_value=True, off_value=False)
-            logits, states = self.step(ids, states)
-            return t + 1, out.write(t, ids), logits, states, seen
-
-        _, out, logits, states, seen = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen)
-        )
-        ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
-        return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen
-
+        """`sample_loop` over this model's step."""
+        return sample_loop(self.step, steps, logits, states, seen, temperature, top_k, top_p, penalty, seed, position)
 
     def sample_rows(self, steps, logits, states, seen, forced, temperature, top_k, top_p, penalty, seed, lanes,
                     position):
-        """One chunk of continuous batching: every row is its own request, and a row still reading
-        its prompt is fed the prompt instead of sampling (so priming and sampling share one loop and
-        one compiled shape per batch size).
-
-        At step t, row r feeds `forced[r, t]` when it is >= 0 (a prompt character: states, logits
-        and the penalty's `seen` advance exactly as in `prime`), else samples with its own
-        parameters at its own `position` (as `sample` does for that request alone).
-
-        Args:
-            steps: characters per call (a Python int under XLA).
-            logits (batch, vocab), states, seen (batch, vocab): carried per row.
-            forced: (batch, steps) int32 prompt ids, -1 = sample.
-            temperature, top_p, penalty: (batch,) float32; top_k (batch,) int32; seed (batch, 2)
-                uint32; lanes (batch,) int32 (row index within its request); position (batch,)
-                int32 (characters the row has sampled so far).
-        Returns:
-            ids (batch, steps) int32 (-1 where a prompt character was fed), logits, states, seen,
-            position.
-        """
-        out = tf.TensorArray(tf.int32, size=steps)
-
-        def body(t, out, logits, states, seen, position):
-            feed = forced[:, t]  # (batch,)
-            feeding = feed >= 0
-            sampled = self.select(logits, seen, temperature, top_k, top_p, penalty, seed, position, lanes)
-            ids = tf.where(feeding, feed, sampled)
-            seen = seen | tf.one_hot(ids, self.vocab_size, on_value=True, off_value=False)
-            logits, states = self.step(ids, states)
-            position = position + tf.cast(tf.logical_not(feeding), tf.int32)
-            return t + 1, out.write(t, tf.where(feeding, -1, ids)), logits, states, seen, position
-
-        _, out, logits, states, seen, position = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), out, logits, states, seen, position)
-        )
-        ids = tf.transpose(out.stack())  # (steps, batch) -> (batch, steps)
-        return tf.reshape(ids, tf.stack([tf.shape(logits)[0], steps])), logits, states, seen, position
+        """`sample_rows_loop` over this model's step."""
+        return sample_rows_loop(self.step, steps, logits, states, seen, forced, temperature, top_k, top_p, penalty,
+                                seed, lanes, position)
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,9 +525,10 @@ class Sampler:
 
 def load_sampler(model_dir, **kwargs) -> Sampler:
     """A `Sampler` for a character model directory (a sentiment directory is refused)."""
+    from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     loaded = load_model_dir(model_dir)
-    if loaded.task != "charlm":
+    if not tasks.for_config(loaded.config).generates:
         raise SamplingError(f"{model_dir} holds a {loaded.task} model; generate needs a character model (charlm)")
     return Sampler(loaded.model, **kwargs)

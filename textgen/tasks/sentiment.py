@@ -1,0 +1,327 @@
+"""Sentiment: raw text in, P(positive) (and valence on -4..4 where the corpus has it) out."""
+
+from __future__ import annotations
+
+import argparse
+
+from textgen import config as config_lib
+from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of
+from textgen.config import ConfigError, SentimentConfig
+from textgen.tasks import Task, TaskData, register
+
+# Fields a transfer source may differ in: they carry no weights.
+_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout"}
+
+# Anchors: published or measured reference numbers, printed on the card beside ours.
+IMDB_TARGET_ACCURACY = 0.90
+IMDB_ANCHORS = (  # (reference, test accuracy on the 25,000 IMDB test reviews)
+    ("target for this model", 0.90),
+    ("keras-io bidirectional LSTM", 0.843),
+    ("LSTM in TextAttack", 0.883),
+    ("NBSVM (Wang & Manning 2012)", 0.912),
+    ("ULMFiT (Howard & Ruder 2018)", 0.954),
+)
+VADER_MOVIES_TARGET_ACCURACY = 0.80
+VADER_MOVIES_ANCHORS = (  # (reference, accuracy on VADER's movie snippets)
+    ("target for this model", 0.80),
+    ("tutorial-style RNN", 0.718),
+    ("TF-IDF + logistic regression", 0.793),
+    ("VADER lexicon", 0.664),
+    ("Kim 2014 CNN", 0.815),
+)
+VADER_DOMAINS = ("movies", "tweets", "amazon", "nyt")
+EXAMPLE_TEXT = "A superb, moving film."  # the card's examples
+
+
+class SentimentTask(Task):
+    name = "sentiment"
+    config_class = SentimentConfig
+    help = "sentiment model (polarity + valence heads)"
+    default_dataset = "imdb_reviews"
+    datasets_help = "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
+    token = "word"
+    models = "sentiment models"
+    monitors = ("val_loss", "val_accuracy")
+    transfer = True
+    predicts = True
+
+    def add_flags(self, p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=True,
+                       help="read texts both ways (default: on)")
+        p.add_argument("--max-tokens", type=int, default=20000, help="word vocabulary size incl. pad and OOV (default: 20000)")
+        p.add_argument("--sequence-length", type=int, default=256, help="words kept per text (default: 256)")
+        p.add_argument("--valence-head", action=argparse.BooleanOptionalAction, default=True,
+                       help="add the valence output, trained where the corpus has valence (default: on)")
+        p.add_argument("--monitor", choices=self.monitors, default="val_loss",
+                       help="what picks the kept epoch and drives early stopping (default: val_loss)")
+        p.add_argument("--init-from", default="", metavar="MODEL_DIR",
+                       help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
+                            "match, sequence length and valence head may differ) (default: from scratch)")
+        p.add_argument("--ngrams", type=int, default=1,
+                       help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
+                            "--max-tokens and --sequence-length (default: 1)")
+        p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
+                       help="read the last recurrent layer as its final state, or as the max and mean of its "
+                            "outputs over the words (default: last)")
+
+    def flag_values(self, args: argparse.Namespace) -> tuple[dict, dict]:
+        return ({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
+                 "sequence_length": args.sequence_length, "valence_head": args.valence_head,
+                 "pooling": args.pooling, "ngrams": args.ngrams},
+                {"init_from": args.init_from, "monitor": args.monitor})
+
+    def data(self, dataset: str, model_cfg, cfg, data_dir, manual_dir, seed: int) -> TaskData:
+        import numpy as np
+        import tensorflow as tf
+
+        from textgen import data
+        from textgen.models import adapt_word_vocabulary
+
+        source = transfer_source(cfg.init_from, model_cfg) if cfg.init_from else None  # fail before loading data
+
+        kw = dict(data_dir=data_dir, manual_dir=manual_dir)
+        train = data.load_sentiment_corpus(dataset, "train", **kw)
+        if cfg.train_limit:
+            train = train.take(cfg.train_limit)
+        n_train = int(train.reduce(0, lambda n, _: n + 1))
+        splits = {}
+        if "validation" in data.split_names(dataset, **kw):
+            val = data.load_sentiment_corpus(dataset, "validation", **kw)
+            splits["validation"] = "validation"
+        else:
+            # The corpus has no validation split: hold out the last fraction of train (before shuffling).
+            n_val = max(1, int(n_train * cfg.validation_fraction))
+            val, train, n_train = train.skip(n_train - n_val), train.take(n_train - n_val), n_train - n_val
+            splits["validation"] = f"last {n_val} examples of train"
+        splits["train"] = f"train ({n_train} examples)"
+        splits["test"] = "test"
+        # A transfer run keeps its source's vocabulary: the copied embedding rows stay aligned with their words.
+        vocabulary = source[0] if source else adapt_word_vocabulary(model_cfg, train.map(lambda ex: ex["text"]))
+        labels = np.array([int(ex["label"]) for ex in train.as_numpy_iterator()])
+        to_xyw = targets(model_cfg.valence_head)
+        train = train.cache()
+
+        def train_fn(batch_size: int, repeat: bool) -> tf.data.Dataset:
+            ds = train.shuffle(min(n_train, 20000), seed=seed, reshuffle_each_iteration=True)
+            ds = ds.repeat() if repeat else ds
+            return ds.batch(batch_size, drop_remainder=repeat).map(to_xyw).prefetch(tf.data.AUTOTUNE)
+
+        def val_fn(batch_size: int) -> tf.data.Dataset:
+            return val.batch(batch_size).map(to_xyw).prefetch(tf.data.AUTOTUNE)
+
+        return TaskData(
+            vocabulary=vocabulary, train_fn=train_fn, val_fn=val_fn,
+            steps_per_epoch=max(1, n_train // cfg.batch_size), splits=splits,
+            extra_metadata={"train_label_counts": {str(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))},
+                            **({"init_from": source[2]} if source else {})},
+            init_weights=source[1] if source else None,
+        )
+
+    def build(self, model_cfg, vocabulary):
+        from textgen.models import build_sentiment_model
+
+        return build_sentiment_model(model_cfg, vocabulary)
+
+    def compile(self, model, cfg, optimizer) -> None:
+        """Binary cross-entropy on polarity, Huber on valence (weighted by cfg.valence_weight); Keras
+        casts bfloat16/float16 predictions to float32 before reducing."""
+        import keras
+
+        losses = {"polarity": keras.losses.BinaryCrossentropy()}
+        weights = {"polarity": 1.0}
+        if "valence" in model.output:
+            losses["valence"], weights["valence"] = keras.losses.Huber(), cfg.valence_weight
+        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
+                      weighted_metrics={"polarity": [keras.metrics.BinaryAccuracy(name="accuracy")]},
+                      jit_compile=cfg.jit_compile)
+
+    def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
+                 baselines=False, baseline_train_limit=0, streams=64) -> dict:
+        """Accuracy, F1 (and valence MAE / r) on a split, next to the majority class of the training
+        labels and, with `baselines`, the VADER lexicon and TF-IDF + logistic regression."""
+        from textgen import evaluate
+
+        if text_file:
+            raise evaluate.EvaluationError("--text-file is for character models; sentiment models take --dataset NAME --split S")
+        if not dataset:
+            raise evaluate.EvaluationError("give --dataset (the model's metadata names no dataset)")
+        return evaluate.evaluate_sentiment_split(model, dataset, split, data_dir=data_dir, manual_dir=manual_dir,
+                                                 limit=limit, majority=metadata.get("train_label_counts"),
+                                                 baselines=baselines, baseline_train_limit=baseline_train_limit)
+
+    def export(self, model, out, fmt: str, batch_size: int) -> None:
+        """SavedModel: signatures classify (= serving_default) with p_positive, valence, label."""
+        from textgen import export
+
+        export.export_sentiment_savedmodel(model, out)
+
+    # ---- the model card
+
+    card_limitations = {
+        "imdb": (
+            "English movie reviews from IMDB only, positive or negative (no neutral class); reviews are cut "
+            "to the configured number of words, so a verdict at the end of a long review can be missed. "
+            "Sarcasm, negation across sentences and other domains (products, tweets) are weak spots. "
+            "Trained without a valence head: IMDB has no valence ratings."),
+        "vader": (
+            "Trained on about 19,000 short English texts (movie snippets, tweets, Amazon reviews, New York "
+            "Times opinion sentences) rated by people on -4..4; sentences rated exactly 0 were dropped, so it "
+            "always answers positive or negative. Valence is the mean of about ten raters and is noisy; long "
+            "documents and other domains are outside what it has seen."),
+    }
+
+    def card_anchor_set(self, dataset: str, name: str) -> str | None:
+        if dataset in ("imdb_reviews", "aclimdb"):
+            return "imdb"
+        if dataset.startswith("vader_sentiment"):
+            return "vader"
+        return None
+
+    def card_describe(self, f: Facts, stack: str) -> str:
+        c = f.config
+        heads = "polarity (sigmoid) and valence (linear, -4..4)" if c.valence_head else "polarity (sigmoid)"
+        reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
+                   else " (its final state)")
+        tokens = "words" if c.ngrams == 1 else f"words, then word {'pairs' if c.ngrams == 2 else f'n-grams up to {c.ngrams}'}"
+        text = (f"A sentiment model on raw text: vectorisation into {tokens} ({c.max_tokens} tokens, the first "
+                f"{c.sequence_length} kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
+        source = f.metadata.get("init_from")
+        if source:
+            copied = ", ".join(source.get("layers_copied") or []) or "no layer"
+            text += (f" Training started from `{source.get('path')}` (trained on `{source.get('dataset')}`): its "
+                     f"vocabulary and the weights of {copied}; the rest started fresh.")
+        return text
+
+    def card_tables(self, f: Facts) -> list[tuple[str, Table]]:
+        return sentiment_tables(f)
+
+    def card_verdicts(self, f: Facts) -> list[str]:
+        kind = self.card_anchor_set(f.dataset or "", f.name)
+        metrics = f.metadata.get("metrics") or {}
+        if kind == "imdb" and (metrics.get("model") or {}).get("accuracy") is not None:
+            return [f"Target (>= {IMDB_TARGET_ACCURACY:.0%} test accuracy): "
+                    f"{short_of(metrics['model']['accuracy'], IMDB_TARGET_ACCURACY)}."]
+        if kind == "vader":
+            beaten, lost, missing = beats_tfidf(f)
+            movies = ((f.metadata.get("evaluations") or {}).get("vader_sentiment/movies:test") or {}).get("model") or {}
+            out = [f"Beats TF-IDF + logistic regression on: {', '.join(beaten) or 'none'}"
+                   + (f"; not on: {', '.join(lost)}" if lost else "")
+                   + (f"; not evaluated with baselines: {', '.join(missing)}" if missing else "") + "."]
+            if movies.get("accuracy") is not None:
+                target = f"Target (>= {VADER_MOVIES_TARGET_ACCURACY:.0%} on movie snippets)"
+                out.append(f"{target}: {short_of(movies['accuracy'], VADER_MOVIES_TARGET_ACCURACY)}.")
+            return out
+        return []
+
+    def card_use(self, f: Facts, q) -> tuple[list[str], list[str]]:
+        meaning = {"polarity": " P(positive)", "valence": " on -4..4"}
+        heads = ", ".join(f'"{o}": (batch, 1){meaning.get(o, "")}' for o in f.outputs)
+        keras_lines = [f"out = model(tf.constant([{q(EXAMPLE_TEXT)}]))  # raw text (batch,) -> {{{heads}}}"]
+        valence = "valence" in f.outputs
+        saved_lines = [f'out = exported.signatures["classify"](text=tf.constant([{q(EXAMPLE_TEXT)}]))', "```", "",
+                       "`classify` and `serving_default` take `text` (batch,) and return "
+                       + ("`p_positive`, `valence` and `label`. This model has a valence head: `valence` is its "
+                          "rating on -4..4." if valence else
+                          "`p_positive` and `label`. This model has no valence head, so there is no `valence`."), ""]
+        return keras_lines, saved_lines
+
+
+def _sentiment_row(label: str, r: dict) -> tuple[str, ...]:
+    m = r.get("model") or {}
+    v = m.get("valence") or {}
+    return (label, f"{m.get('examples', 0):,}", pct(m.get("accuracy")), num(m.get("f1"), 3),
+            num(m.get("roc_auc"), 3), num(v.get("mae"), 3), num(v.get("pearson_r"), 3))
+
+
+def _baseline_row(label: str, r: dict) -> tuple[str, ...]:
+    acc = lambda key: pct((r.get(key) or {}).get("accuracy"))  # noqa: E731
+    return (label, pct((r.get("model") or {}).get("accuracy")), acc("baseline_tfidf_logreg"), acc("baseline_vader"),
+            acc("baseline_majority"))
+
+
+def beats_tfidf(f: Facts) -> tuple[list[str], list[str], list[str]]:
+    """VADER domains whose test split was evaluated: (beaten, not beaten, not evaluated with baselines)."""
+    evals = f.metadata.get("evaluations") or {}
+    beaten, lost, missing = [], [], []
+    for domain in VADER_DOMAINS:
+        r = evals.get(f"vader_sentiment/{domain}:test") or {}
+        ours, theirs = (r.get("model") or {}).get("accuracy"), (r.get("baseline_tfidf_logreg") or {}).get("accuracy")
+        if ours is None or theirs is None:
+            missing.append(domain)
+        else:
+            (beaten if ours > theirs else lost).append(domain)
+    return beaten, lost, missing
+
+
+def sentiment_tables(f: Facts) -> list[tuple[str, Table]]:
+    """The card's metrics, the baselines on the same examples, and the anchors of IMDB or VADER."""
+    results = evaluated(f)
+    tables = [("Metrics", Table(("split", "examples", "accuracy", "F1", "ROC AUC", "valence MAE", "valence Pearson r"),
+                                [_sentiment_row(label, r) for label, r in results]))]
+    tables.append(("Baselines on the same examples (accuracy)",
+                   Table(("split", "this model", "TF-IDF + logistic regression", "VADER lexicon", "majority class"),
+                         [_baseline_row(label, r) for label, r in results])))
+    kind = TASK.card_anchor_set(f.dataset or "", f.name)
+    if kind == "imdb":
+        rows = [(f"**this model** ({label})", pct((r.get("model") or {}).get("accuracy"))) for label, r in results]
+        rows += [(ref, pct(acc)) for ref, acc in IMDB_ANCHORS]
+        tables.append(("Next to the anchors (IMDB test accuracy)", Table(("model", "accuracy"), rows)))
+    elif kind == "vader":
+        movies = (f.metadata.get("evaluations") or {}).get("vader_sentiment/movies:test") or {}
+        rows = [("**this model** (vader_sentiment/movies test)", pct((movies.get("model") or {}).get("accuracy")))]
+        rows += [(ref, pct(acc)) for ref, acc in VADER_MOVIES_ANCHORS]
+        tables.append(("Next to the anchors (movie snippets accuracy)", Table(("model", "accuracy"), rows)))
+    return tables
+
+
+def targets(with_valence: bool):
+    """{"text","label","valence"} -> (text, targets, sample weights); NaN valence -> weight 0, target 0."""
+    import tensorflow as tf
+
+    def fn(ex):
+        label = tf.reshape(tf.cast(ex["label"], tf.float32), [-1, 1])  # (batch, 1)
+        y, w = {"polarity": label}, {"polarity": tf.ones_like(label)[:, 0]}
+        if with_valence:
+            valence = tf.reshape(tf.cast(ex["valence"], tf.float32), [-1, 1])  # (batch, 1), NaN = absent
+            known = tf.math.is_finite(valence)
+            y["valence"] = tf.where(known, valence, tf.zeros_like(valence))
+            w["valence"] = tf.cast(known, tf.float32)[:, 0]
+        return ex["text"], y, w
+
+    return fn
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], dict, dict]:
+    """(vocabulary, layer name -> weights, metadata) of the sentiment model a transfer run starts from.
+
+    Raises:
+        ModelDirError: `path` is not a loadable model directory.
+        ConfigError: it is not a sentiment model, or its shape differs from `model_cfg`.
+    """
+    from textgen.artifacts import load_model_dir
+
+    source = load_model_dir(path)
+    if not isinstance(source.config, SentimentConfig):
+        raise ConfigError(f"--init-from {path}: a {source.task} model; transfer needs a sentiment model")
+    theirs, ours = _flat(config_lib.to_dict(source.config)), _flat(config_lib.to_dict(model_cfg))
+    diff = sorted(k for k in set(theirs) | set(ours) if k not in _TRANSFER_FREE and theirs.get(k) != ours.get(k))
+    if diff:
+        raise ConfigError(
+            f"--init-from {path}: the model shapes differ ("
+            + ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in diff)
+            + "); give this run the same model flags (only the sequence length, valence head and dropout may differ)")
+    vocabulary = source.model.get_layer("vectorize").get_vocabulary()
+    weights = {layer.name: layer.get_weights() for layer in source.model.layers if layer.get_weights()}
+    info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
+            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
+    return vocabulary, weights, info
+
+
+TASK = register(SentimentTask())
