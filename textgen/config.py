@@ -160,6 +160,32 @@ class SentimentConfig:
         _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
 
 
+@dataclasses.dataclass(frozen=True)
+class WordLMConfig:
+    """Word-level language model: words -> Embedding -> RNN stack -> Dense logits over the vocabulary.
+
+    Pretraining for sentiment: its vocabulary, embedding and recurrent layers start a sentiment
+    model with the same `max_tokens`, `standardize`, `embedding_dim` and recurrent stack.
+    """
+
+    rnn: RNNConfig = RNNConfig(units=256)  # the recurrent stack (bidirectional is refused: it sees the future)
+    max_tokens: int = 20000  # vocabulary size incl. "" (padding) and [UNK], as a sentiment model's
+    embedding_dim: int = 64  # size of each word embedding
+    standardize: str = "lower_and_strip_punctuation"  # how texts become words (TextVectorization's)
+    # Read every text backwards (last word first): the second model of a forward + backward pair
+    # (ULMFiT averages the two classifiers they start).
+    backward: bool = False
+
+    def __post_init__(self):
+        check_types(self)
+        _check_range("max_tokens", self.max_tokens, 3, None)
+        _check_range("embedding_dim", self.embedding_dim, 1, None)
+        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
+        if self.rnn.bidirectional:
+            raise ConfigError("a bidirectional language model would read the words it must predict; "
+                              "train a backward one (backward=true) instead")
+
+
 # --------------------------------------------------------------------------------------------
 # Strict conversion between plain dicts (JSON, CLI overrides) and the dataclasses.
 
@@ -250,7 +276,7 @@ def save_config(cfg: Any, path: str | os.PathLike) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-CONFIG_KINDS: dict[str, type] = {c.__name__: c for c in (RNNConfig, CharLMConfig, SentimentConfig)}
+CONFIG_KINDS: dict[str, type] = {c.__name__: c for c in (RNNConfig, CharLMConfig, SentimentConfig, WordLMConfig)}
 
 
 def register_config(cls: type[T]) -> type[T]:
@@ -292,7 +318,7 @@ class TrainConfig:
     steps_per_epoch: int = 0  # batches per epoch; 0 = one full pass over the training split
     validation_steps: int = 0  # validation batches per epoch (the same first ones each time); 0 = all
     batch_size: int = 64  # global batch size (summed over replicas and workers)
-    seq_len: int = 100  # characters per training window (character models only)
+    seq_len: int = 100  # characters (charlm) or words (wordlm) per training window
     learning_rate: float = 1e-3  # Adam's peak learning rate (Keras's Adam default, as in the tutorial)
     schedule: str = "cosine"  # constant | cosine (to 10% of the peak) | exponential (x0.5 per 1/4 of the run)
     clipnorm: float = 1.0  # clip each gradient's norm to this (RNNs' gradients explode); 0 = off

@@ -205,6 +205,6 @@ def for_config(config: Any) -> Task:
                     f"(the model config of a task); got {type(config).__name__}")
 
 
-from textgen.tasks import charlm as _charlm, sentiment as _sentiment  # noqa: E402  (the built-in tasks register)
+from textgen.tasks import charlm as _charlm, sentiment as _sentiment, wordlm as _wordlm  # noqa: E402  (built-in tasks register)
 
-del _charlm, _sentiment
+del _charlm, _sentiment, _wordlm

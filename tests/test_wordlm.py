@@ -1,0 +1,83 @@
+"""The word-level language model (textgen.tasks.wordlm): the pretraining task for sentiment."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from textgen import artifacts, cli
+from textgen.config import ConfigError, RNNConfig, WordLMConfig
+from textgen.models.word_lm import adapt_vocabulary, build_word_lm, vocabulary_of, word_lookup, words
+from textgen.tasks.wordlm import _word_stream
+
+TEXTS = ["A superb, moving film!", "It's NOT good... at all.", "Good film; good cast", "the end"]
+
+
+def test_words_get_the_ids_a_sentiment_vectorizer_gives():
+    """The language model's ids are TextVectorization's for the same vocabulary, so its embedding
+    rows transfer to a sentiment model row for row."""
+    vocabulary = adapt_vocabulary(tf.data.Dataset.from_tensor_slices(TEXTS), 8, "lower_and_strip_punctuation")
+    assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) == 8
+    vectorize = keras.layers.TextVectorization(standardize="lower_and_strip_punctuation", vocabulary=vocabulary)
+    ours = word_lookup(vocabulary)(words(tf.constant(TEXTS)))  # (batch, None) ragged
+    theirs = vectorize(tf.constant(TEXTS))  # (batch, longest) 0-padded
+    for row, text in zip(ours.to_list(), theirs.numpy().tolist()):
+        assert row == [i for i in text if i != 0]
+    assert words(tf.constant(["It's NOT good..."])).to_list() == [[b"its", b"not", b"good"]]
+    assert words(tf.constant(["It's NOT good..."]), "lower").to_list() == [[b"it's", b"not", b"good..."]]
+
+
+def test_the_stream_reads_each_text_forwards_or_backwards():
+    texts = tf.data.Dataset.from_tensor_slices(["a b c", "d e"])
+    forward = [w.decode() for w in _word_stream(texts, "lower", False).as_numpy_iterator()]
+    backward = [w.decode() for w in _word_stream(texts, "lower", True).as_numpy_iterator()]
+    assert forward == ["a", "b", "c", "d", "e"] and backward == ["c", "b", "a", "e", "d"]
+
+
+def test_the_model_round_trips_and_refuses_to_see_the_future(tmp_path):
+    vocabulary = ["", "[UNK]", "good", "film"]
+    model = build_word_lm(WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3), vocabulary)
+    x = tf.constant([["good", "film", "unseen"]])
+    logits = model(x)
+    assert logits.shape == (1, 3, 4) and vocabulary_of(model) == vocabulary
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x), logits, rtol=1e-6)
+    with pytest.raises(ConfigError, match="backward"):
+        WordLMConfig(rnn=RNNConfig(bidirectional=True))
+    with pytest.raises(ValueError, match='starts with "" and "\\[UNK\\]"'):
+        word_lookup(["good"])
+
+
+@pytest.mark.slow
+def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tmp_path, capsys):
+    out = tmp_path / "lm"
+    argv = ["train", "wordlm", "--dataset", "aclimdb", "--data-dir", str(prepared_data_dir), "--out", str(out),
+            "--cell", "gru", "--units", "8", "--embedding-dim", "4", "--max-tokens", "500", "--epochs", "2",
+            "--steps-per-epoch", "3", "--validation-steps", "2", "--batch-size", "4", "--seq-len", "20",
+            "--seed", "2", "--backward", "--quiet", "--set", "train_limit=300"]
+    assert cli.main(argv) == 0
+    md = artifacts.load_model_dir(out)
+    assert md.task == "wordlm" and md.config.backward and md.config.max_tokens == 500
+    splits = md.metadata["dataset"]["splits"]
+    assert splits["train"].startswith("train + unsupervised (300 texts") and "test" not in splits["train"]
+    assert splits["validation"] == "last 5000 texts of unsupervised"  # 10 % of the 50,000, held out first
+    assert len(md.metadata["word_counts"]) == 500 and md.metadata["backward"] is True
+    test = md.metadata["metrics"]
+    assert test["split"] == "test" and test["words"] > 1_000_000 and test["baseline_unigram"]["loss_nats"] > 0
+
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), "--data-dir", str(prepared_data_dir), "--split", "test",
+                     "--limit", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "wordlm" and 0 < result["words"] < 50 * 1000 and result["loss_nats"] > 0
+    assert cli.main(["card", str(out), "--command", "textgen " + " ".join(argv)]) == 0
+    assert "A word-level language model reading texts backwards" in (out / "README.md").read_text()
+    assert cli.main(["card", str(out), "--check"]) == 0
+    assert cli.main(["export", str(out), "--out", str(tmp_path / "exported")]) == 0
+    exported = tf.saved_model.load(str(tmp_path / "exported"))
+    np.testing.assert_allclose(exported.serve(tf.constant([["good", "film"]])),
+                               md.model(tf.constant([["good", "film"]])), rtol=1e-5, atol=1e-6)
