@@ -46,6 +46,15 @@ def test_the_model_round_trips_and_refuses_to_see_the_future(tmp_path):
     assert logits.shape == (1, 3, 4) and vocabulary_of(model) == vocabulary
     model.save(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(x), logits, rtol=1e-6)
+    untied = build_word_lm(WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, tie_embeddings=False),
+                           vocabulary)
+    assert untied.get_layer("logits").kernel.shape == (4, 4) and "project" not in [l.name for l in untied.layers]
+    # tied: the logits are the projected state times the embedding table
+    h = model.get_layer("project").output
+    probe = keras.Model(model.input, [h, model.output])
+    projected, scores = probe(x)
+    np.testing.assert_allclose(scores, projected.numpy() @ model.get_layer("embedding").embeddings.numpy().T,
+                               rtol=1e-5, atol=1e-6)
     with pytest.raises(ConfigError, match="backward"):
         WordLMConfig(rnn=RNNConfig(bidirectional=True))
     with pytest.raises(ValueError, match='starts with "" and "\\[UNK\\]"'):
@@ -81,3 +90,31 @@ def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tm
     exported = tf.saved_model.load(str(tmp_path / "exported"))
     np.testing.assert_allclose(exported.serve(tf.constant([["good", "film"]])),
                                md.model(tf.constant([["good", "film"]])), rtol=1e-5, atol=1e-6)
+
+
+def test_a_sentiment_model_starts_from_a_language_model(tmp_path):
+    from textgen.config import SentimentConfig
+    from textgen.models import build_sentiment_model
+    from textgen.tasks.sentiment import transfer_source
+    from textgen.transfer import start_from
+
+    vocabulary = ["", "[UNK]", "good", "bad", "film"]
+    lm_cfg = WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=50)
+    lm = build_word_lm(lm_cfg, vocabulary)
+    artifacts.save_model_dir(tmp_path / "lm", lm, lm_cfg, {"dataset": {"name": "aclimdb"}})
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4, bidirectional=True), embedding_dim=3, max_tokens=50,
+                          sequence_length=8)
+    got_vocabulary, weights, info = transfer_source(str(tmp_path / "lm"), cfg)
+    assert got_vocabulary == vocabulary and info["task"] == "wordlm" and info["dataset"] == "aclimdb"
+    model = build_sentiment_model(cfg, got_vocabulary)
+    assert set(start_from(model, weights)) == {"embedding", "bi_rnn_0"}
+    np.testing.assert_array_equal(model.get_layer("embedding").get_weights()[0], lm.get_layer("embedding").get_weights()[0])
+    forward = model.get_layer("bi_rnn_0").forward_layer.get_weights()
+    for a, b in zip(forward, lm.get_layer("rnn_0").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # the word "good" reads as the same embedding row in both models
+    ids = model.get_layer("vectorize")(tf.constant(["good film"]))[0, :2].numpy()
+    np.testing.assert_array_equal(ids, [2, 4])
+    with pytest.raises(ConfigError, match="rnn.units: 4 there, 8 here"):
+        transfer_source(str(tmp_path / "lm"), SentimentConfig(rnn=RNNConfig(cell="gru", units=8), embedding_dim=3,
+                                                              max_tokens=50))

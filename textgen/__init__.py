@@ -10,7 +10,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from textgen import cells  # noqa: E402,F401  (registers MinimalGRUCell, PeepholeLSTMCell)
 from textgen.cells import MinimalGRUCell, PeepholeLSTMCell  # noqa: E402
-from textgen.layers import MaskedMaxMeanPooling  # noqa: E402  (registered on import)
+from textgen.layers import MaskedMaxMeanPooling, ReversibleEmbedding  # noqa: E402  (registered on import)
 
 __version__ = "0.1.0"
 __all__ = ["MaskedMaxMeanPooling", "MinimalGRUCell", "PeepholeLSTMCell", "__version__"]

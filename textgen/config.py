@@ -175,6 +175,10 @@ class WordLMConfig:
     # Read every text backwards (last word first): the second model of a forward + backward pair
     # (ULMFiT averages the two classifiers they start).
     backward: bool = False
+    # Next-word logits from the embedding table itself (last RNN -> Dense(embedding_dim) -> h @ Eᵀ)
+    # instead of a (units, vocab) Dense: fewer parameters, and on CPU the output layer, which
+    # dominates a step (units·vocab multiply-adds per word), shrinks to embedding_dim·vocab.
+    tie_embeddings: bool = True
 
     def __post_init__(self):
         check_types(self)

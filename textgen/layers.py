@@ -41,3 +41,26 @@ class MaskedMaxMeanPooling(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None if input_shape[-1] is None else 2 * input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="textgen")
+class ReversibleEmbedding(keras.layers.Embedding):
+    """An Embedding that also maps vectors back to scores over its vocabulary (weight tying).
+
+    `layer(ids)`: ids (batch, time) -> vectors (batch, time, output_dim), as `keras.layers.Embedding`.
+    `layer(h, reverse=True)`: h (batch, time, output_dim) -> h @ embeddingsᵀ (batch, time, input_dim),
+    the language model's next-word logits from the same matrix (Press & Wolf 2017; keras-hub's
+    ReversibleEmbedding). Its only weight is the (input_dim, output_dim) table, so it transfers to a
+    plain Embedding of the same shape by name.
+    """
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            return super().call(inputs)
+        table = ops.cast(self.embeddings, self.compute_dtype)
+        return ops.matmul(ops.cast(inputs, self.compute_dtype), ops.transpose(table))
+
+    def compute_output_spec(self, inputs, reverse=False):
+        shape = list(inputs.shape)
+        shape = shape[:-1] + [self.input_dim] if reverse else shape + [self.output_dim]
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)

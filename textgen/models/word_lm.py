@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from textgen.config import WordLMConfig
+from textgen.layers import ReversibleEmbedding
 from textgen.models.rnn import make_rnn
 
 # TextVectorization's "lower_and_strip_punctuation" (keras/src/layers/preprocessing/text_vectorization.py)
@@ -53,12 +54,18 @@ def build_word_lm(config: WordLMConfig, vocabulary: Sequence[str]) -> keras.Mode
     words_in = keras.Input(shape=(None,), dtype="string", name="words")  # (batch, time)
     lookup = word_lookup(vocabulary)
     ids = lookup(words_in)  # (batch, time) int64
-    x = keras.layers.Embedding(len(vocabulary), config.embedding_dim, name="embedding")(ids)
+    embedding = ReversibleEmbedding(len(vocabulary), config.embedding_dim, name="embedding")
+    x = embedding(ids)  # (batch, time, embedding_dim)
     for i in range(config.rnn.layers):
         x = make_rnn(config.rnn.cell, config.rnn.units, return_sequences=True, name=f"rnn_{i}")(x)
         if config.rnn.dropout:
             x = keras.layers.Dropout(config.rnn.dropout, name=f"dropout_{i}")(x)
-    logits = keras.layers.Dense(len(vocabulary), name="logits")(x)  # (batch, time, vocab)
+    if config.tie_embeddings:
+        x = keras.layers.Dense(config.embedding_dim, name="project")(x)  # (batch, time, embedding_dim)
+        # the table scores the next word: (batch, time, embedding_dim) @ (embedding_dim, vocab)
+        logits = keras.layers.Identity(name="logits")(embedding(x, reverse=True))
+    else:
+        logits = keras.layers.Dense(len(vocabulary), name="logits")(x)  # (batch, time, vocab)
     return keras.Model(words_in, logits, name="word_lm")
 
 

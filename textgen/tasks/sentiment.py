@@ -6,7 +6,7 @@ import argparse
 
 from textgen import config as config_lib
 from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of
-from textgen.config import ConfigError, SentimentConfig
+from textgen.config import ConfigError, SentimentConfig, WordLMConfig
 from textgen.tasks import Task, TaskData, register
 
 # Fields a transfer source may differ in: they carry no weights.
@@ -56,7 +56,9 @@ class SentimentTask(Task):
                        help="what picks the kept epoch and drives early stopping (default: val_loss)")
         p.add_argument("--init-from", default="", metavar="MODEL_DIR",
                        help="start from this sentiment model's vocabulary and weights (transfer; the model shape must "
-                            "match, sequence length and valence head may differ) (default: from scratch)")
+                            "match, sequence length and valence head may differ), or from a word language model's "
+                            "vocabulary, embedding and recurrent layers (`textgen train wordlm`: pretraining) "
+                            "(default: from scratch)")
         p.add_argument("--ngrams", type=int, default=1,
                        help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
                             "--max-tokens and --sequence-length (default: 1)")
@@ -299,17 +301,23 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 
 def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], dict, dict]:
-    """(vocabulary, layer name -> weights, metadata) of the sentiment model a transfer run starts from.
+    """(vocabulary, layer name -> weights, metadata) of the model a transfer run starts from: a
+    sentiment model of the same shape, or a word language model (`textgen train wordlm`, pretraining).
 
     Raises:
         ModelDirError: `path` is not a loadable model directory.
-        ConfigError: it is not a sentiment model, or its shape differs from `model_cfg`.
+        ConfigError: it is neither, or its shape differs from `model_cfg`.
     """
     from textgen.artifacts import load_model_dir
 
     source = load_model_dir(path)
+    info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
+            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
+    if isinstance(source.config, WordLMConfig):
+        return (*_from_language_model(path, source, model_cfg), {**info, "task": "wordlm"})
     if not isinstance(source.config, SentimentConfig):
-        raise ConfigError(f"--init-from {path}: a {source.task} model; transfer needs a sentiment model")
+        raise ConfigError(f"--init-from {path}: a {source.task} model; transfer needs a sentiment model "
+                          "or a word language model")
     theirs, ours = _flat(config_lib.to_dict(source.config)), _flat(config_lib.to_dict(model_cfg))
     diff = sorted(k for k in set(theirs) | set(ours) if k not in _TRANSFER_FREE and theirs.get(k) != ours.get(k))
     if diff:
@@ -319,9 +327,34 @@ def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], d
             + "); give this run the same model flags (only the sequence length, valence head and dropout may differ)")
     vocabulary = source.model.get_layer("vectorize").get_vocabulary()
     weights = {layer.name: layer.get_weights() for layer in source.model.layers if layer.get_weights()}
-    info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
-            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
     return vocabulary, weights, info
+
+
+def _from_language_model(path, source, model_cfg: SentimentConfig) -> tuple[list[str], dict]:
+    """The vocabulary, embedding and recurrent layers of a word language model, named as the
+    sentiment model names them. Its ids are the sentiment vectorizer's ids for the same vocabulary
+    (`textgen.models.word_lm`), so embedding row i is word i in both. A bidirectional layer starts
+    both directions from the language model's layer (the backward direction reads the words in
+    reverse with the forward reader's weights: a warm start, not a backward model)."""
+    from textgen.models.word_lm import vocabulary_of
+
+    lm = source.config
+    want = {"rnn.cell": (lm.rnn.cell, model_cfg.rnn.cell), "rnn.units": (lm.rnn.units, model_cfg.rnn.units),
+            "rnn.layers": (lm.rnn.layers, model_cfg.rnn.layers),
+            "embedding_dim": (lm.embedding_dim, model_cfg.embedding_dim),
+            "standardize": (lm.standardize, model_cfg.standardize), "ngrams": (1, model_cfg.ngrams),
+            "max_tokens": (lm.max_tokens, model_cfg.max_tokens)}
+    diff = [f"{k}: {a!r} there, {b!r} here" for k, (a, b) in want.items() if a != b]
+    if diff:
+        raise ConfigError(f"--init-from {path}: the language model and this sentiment model differ ({', '.join(diff)}); "
+                          "give this run the language model's --cell, --units, --layers and --embedding-dim "
+                          "(and --ngrams 1)")
+    model = source.model
+    weights = {"embedding": model.get_layer("embedding").get_weights()}  # (vocab, embedding_dim)
+    for i in range(lm.rnn.layers):
+        w = model.get_layer(f"rnn_{i}").get_weights()
+        weights[f"bi_rnn_{i}" if model_cfg.rnn.bidirectional else f"rnn_{i}"] = w + w if model_cfg.rnn.bidirectional else w
+    return vocabulary_of(model), weights
 
 
 TASK = register(SentimentTask())
