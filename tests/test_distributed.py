@@ -76,6 +76,77 @@ def test_two_workers_identical_weights_and_only_the_chief_writes(shakespeare_dat
     assert scratch != tmp_path / "out1" and not scratch.exists()  # ... and deleted it
 
 
+def _start_workers(ports, out, data_dir, epochs=3, steps=30, other_out=None):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(len(ports)):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        # Every worker gets the same --out (a shared folder): the chief writes it, the others read it.
+        cmd = [sys.executable, "-m", "textgen", "train", "charlm", "--strategy", "multiworker",
+               "--data-dir", str(data_dir), "--out", str(other_out if index and other_out else out),
+               "--cell", "gru", "--units", "16",
+               "--embedding-dim", "8", "--epochs", str(epochs), "--steps-per-epoch", str(steps),
+               "--validation-steps", "2", "--batch-size", "8", "--seq-len", "20", "--seed", "5", "--quiet"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_multiworker_run_resumes_after_a_worker_is_killed(shakespeare_data_dir, tmp_path):
+    """Two local workers; the second is killed mid-epoch after the first checkpoint, the job stops
+    (the chief cannot go on alone), the same command is run again: both workers resume after the
+    completed epoch, finish, agree on the weights, and the model lands in the same --out."""
+    import time
+
+    out = tmp_path / "run"
+    procs = _start_workers(_free_ports(2), out, shakespeare_data_dir)
+    try:
+        deadline = time.monotonic() + 300
+        state = out / ".resume" / "state.json"
+        while not (state.is_file() and json.loads(state.read_text())["epoch"] >= 1):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "no checkpoint written"
+            time.sleep(0.2)
+        procs[1].kill()  # mid-epoch 2
+        procs[0].kill()  # the job restarts as a whole (a cluster manager would do this)
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate()
+    assert not (out / "model.keras").exists() and json.loads(state.read_text())["epoch"] in (1, 2)
+    resumed_from = json.loads(state.read_text())["epoch"]
+
+    # A worker that cannot see the chief's folder would start from scratch: both refuse.
+    procs = _start_workers(_free_ports(2), out, shakespeare_data_dir, other_out=tmp_path / "elsewhere")
+    try:
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert [p.returncode for p in procs] == [2, 2]
+        assert all("the workers disagree on the epoch the workers resume from" in e for e in errors), errors[0][-2000:]
+    finally:
+        for p in procs:
+            p.kill()
+    assert json.loads(state.read_text())["epoch"] == resumed_from  # nothing was trained or lost
+
+    procs = _start_workers(_free_ports(2), out, shakespeare_data_dir)
+    outputs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            outputs.append(stdout)
+            assert p.returncode == 0, stderr[-3000:]
+    finally:
+        for p in procs:
+            p.kill()
+    starts = [json.loads(o.splitlines()[0])["resume_from_epoch"] for o in outputs]
+    assert starts == [resumed_from, resumed_from]
+    digests = [re.search(r'"weights_sha256": "([0-9a-f]{64})"', o).group(1) for o in outputs]
+    chief = load_model_dir(out)
+    assert digests[0] == digests[1] == chief.metadata["weights_sha256"]
+    assert chief.metadata["epochs_run"] == 3 and chief.metadata["resumes"] == 1
+    assert not (out / ".resume").exists()
+
+
 def test_mirrored_strategy_trains_with_fit(shakespeare_data_dir, tmp_path):
     from textgen import train
     from textgen.config import CharLMConfig, RNNConfig
@@ -95,5 +166,5 @@ def test_multiworker_needs_a_seed_and_a_character_model(tmp_path, capsys):
     assert cli.main(["train", "charlm", "--strategy", "multiworker", "--out", str(tmp_path / "x")]) == 2
     assert "needs --seed" in capsys.readouterr().err
     assert cli.main(["train", "sentiment", "--strategy", "multiworker", "--seed", "1", "--out", str(tmp_path / "y")]) == 2
-    assert "character models only" in capsys.readouterr().err
+    assert "trains character models or word language models only" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -111,7 +111,7 @@ def test_registry_finds_tasks_by_name_and_by_config():
 
 def test_a_task_refuses_what_it_cannot_train():
     charlm, sentiment = tasks.get("charlm"), tasks.get("sentiment")
-    with pytest.raises(ConfigError, match="multiworker trains character models only"):
+    with pytest.raises(ConfigError, match="multiworker trains character models or word language models only"):
         sentiment.check(TrainConfig(strategy="multiworker"))
     with pytest.raises(ConfigError, match="val_accuracy is for sentiment models; character models monitor val_loss"):
         charlm.check(TrainConfig(monitor="val_accuracy"))

@@ -108,6 +108,7 @@ def fit_custom_loop(
     val_input_fn,
     epochs: int,
     steps_per_epoch: int,
+    initial_epoch: int = 0,
     validation_steps: int,
     callbacks: list[keras.callbacks.Callback],
     print_fn: Callable[[str], None] = print,
@@ -158,7 +159,7 @@ def fit_custom_loop(
         cb.set_model(model)
         cb.on_train_begin()
     model.stop_training = False
-    for epoch in range(epochs):
+    for epoch in range(initial_epoch, epochs):  # a resumed run starts after its last completed epoch
         start, total = time.perf_counter(), 0.0
         for step_i in range(steps_per_epoch):
             loss = float(train_step(next(train_iter)))
@@ -185,6 +186,20 @@ def fit_custom_loop(
             break
     for cb in callbacks:
         cb.on_train_end()
+
+
+def check_same(strategy: tf.distribute.Strategy, value: int, what: str, error=RuntimeError) -> None:
+    """Raises `error` on every worker unless all of them hold the same integer `value` (one
+    all-reduce of (value, value², 1): equal values iff sum² = n·Σvalue²)."""
+
+    @tf.function
+    def all_reduce(v):
+        local = tf.stack([v, v * v, 1.0])
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: local), axis=None)
+
+    total, squares, n = (float(x) for x in all_reduce(tf.constant(float(value), tf.float64)))
+    if abs(total * total - n * squares) > 1e-6 * max(1.0, n * squares):  # Cauchy-Schwarz: equal iff all equal
+        raise error(f"the workers disagree on {what}: this one has {value}, their mean is {total / n:g}")
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:

@@ -161,12 +161,18 @@ def train(
            "vocabulary": td.vocabulary}
 
     # A non-chief worker trains in lock-step but keeps its files in a temporary folder it deletes.
+    # Every worker is given the same --out (a shared file system): only the chief writes it, and
+    # the others resume from the chief's checkpoint there.
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="textgen-worker-"))
     out = Path(out_dir) if chief else scratch
     try:
-        if cfg.strategy == "multiworker" and chief and RunDir(out).unfinished and not overwrite:
-            raise RunDirError(f"{out} holds an unfinished run; multi-worker runs do not resume: pass --overwrite")
-        rd, state, run = prepare_run_dir(out, run, overwrite or cfg.strategy == "multiworker")
+        if not chief:
+            _mirror_resume_state(Path(out_dir), scratch, run)
+        rd, state, run = prepare_run_dir(out, run, overwrite if chief else True)
+        if cfg.strategy == "multiworker":
+            distributed.check_same(strategy, state["epoch"] if state else 0,
+                                   "the epoch the workers resume from (give every worker the same --out, on a file "
+                                   "system they share)", error=RunDirError)
         print_fn(json.dumps({"task": task, "dataset": dataset, "out": str(out),
                              "model": run["model_config"], "train": run["train_config"],
                              "resume_from_epoch": state["epoch"] if state else 0}))
@@ -176,6 +182,16 @@ def train(
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def _mirror_resume_state(shared: Path, scratch: Path, run: dict) -> None:
+    """Copies the chief's resume state from the shared run directory into a worker's scratch
+    folder when it belongs to this very run (same task, data, configs and vocabulary)."""
+    source = RunDir(shared)
+    if not source.unfinished or source.read_state() is None:
+        return
+    if _run_mismatch(json.loads((source.state_dir / "run.json").read_text(encoding="utf-8")), run) is None:
+        shutil.copytree(source.state_dir, scratch / STATE_DIR, ignore=shutil.ignore_patterns(LOGS_DIR, PROGRESS_FILE))
 
 
 def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig, td: TaskData, strategy,
@@ -196,7 +212,8 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
     callback = RunState(rd.state_dir, cfg.patience, state, monitor=cfg.monitor)
     if state is not None:
-        callback.restore(model, state)
+        with strategy.scope():  # the optimizer's slots are built as the strategy's variables
+            callback.restore(model, state)
         print_fn(f"resuming {rd.path} after epoch {state['epoch']} of {cfg.epochs}")
 
     done = callback.epoch >= cfg.epochs or callback.stopped_early
@@ -208,7 +225,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             loss_fn=tasks.get(task).per_element_loss(),
             train_input_fn=distributed.shard_batches(lambda b: td.train_fn(b, True), global_batch),
             val_input_fn=distributed.shard_batches(lambda b: td.val_fn(b).repeat(), global_batch),
-            epochs=cfg.epochs, steps_per_epoch=steps, validation_steps=val_steps,
+            epochs=cfg.epochs, initial_epoch=callback.epoch, steps_per_epoch=steps, validation_steps=val_steps,
             callbacks=[callback], print_fn=print_fn if verbose else (lambda s: None),
         )
     elif not done:
