@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from textgen.catalog import CATALOG_NAMES, _data_dir, load_builder_module
 from textgen.errors import DataError
 from textgen.textfiles import TextFileError, check_encoding, iter_text
 
@@ -32,8 +33,6 @@ NAME_RULE = "1-64 characters: lower-case letters, digits, '_', '-' or '.', start
 
 def check_name(name) -> str:
     """`name` if it is a valid corpus name (and not a catalog dataset's), else DataError."""
-    from textgen.data import CATALOG_NAMES
-
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise DataError(f"{name!r} is not a valid corpus name ({NAME_RULE})")
     if name in CATALOG_NAMES or name.split("/")[0] in {n.split("/")[0] for n in CATALOG_NAMES}:
@@ -136,8 +135,6 @@ def plan_bounds(total: int, split: Sequence[int]) -> tuple[int, int, int]:
 
 def corpus_dir(name: str, data_dir=None) -> Path:
     """Where the prepared corpus lives: DATA_DIR/text_corpus/NAME/1.0.0."""
-    from textgen.data import _data_dir
-
     return _data_dir(data_dir) / BUILDER / name / VERSION
 
 
@@ -150,8 +147,6 @@ def read_builder(name: str, data_dir=None):
     import tensorflow_datasets as tfds
 
     if not is_prepared(name, data_dir):
-        from textgen.data import CATALOG_NAMES
-
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(CATALOG_NAMES)}, or prepare a text "
                         f"corpus of your own under that name: `textgen data prepare text --name {name} FILE_OR_FOLDER "
                         f"...` (none is prepared in {corpus_dir(name, data_dir).parents[1]})")
@@ -222,8 +217,6 @@ def prepare_text_corpus(name: str, paths: Sequence[str | os.PathLike], *, split=
 def _build(name: str, sources: list[dict], bounds: tuple[int, int, int], data_dir, progress) -> None:
     """Runs the builder; an old preparation is moved aside first and restored if the build fails."""
     import tensorflow_datasets as tfds
-
-    from textgen.data import _data_dir, load_builder_module
 
     module = load_builder_module(BUILDER)
     config = module.TextCorpusConfig(name=name, sources=sources, bounds=bounds,

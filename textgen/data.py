@@ -1,11 +1,8 @@
-"""TFDS corpora -> tf.data: prepare/describe datasets, character windows, sentiment examples.
+"""Prepared TFDS corpora: prepare and describe a dataset, read its splits as tf.data (text, sentiment examples).
 
-Training code reads prepared TFDS datasets, never URLs. Names the user can give:
-
-- `tiny_shakespeare`: the TFDS catalog dataset (one example per split: the whole text).
-- `imdb_reviews`: the TFDS catalog dataset (needs the original archive or the network).
-- `aclimdb`: our builder in `datasets/aclimdb/` for a manually supplied IMDB archive.
-- `vader_sentiment/{movies,tweets,amazon,nyt,all}`: our builder in `datasets/vader_sentiment/`.
+Training code reads prepared TFDS datasets, never URLs. The names a user can give and what is known
+about each live in `textgen.catalog`; a user's own text corpora in `textgen.corpus`; cutting text
+into character windows in `textgen.windows`. Their names stay importable from here.
 
 Every failure a user can fix raises `DataError` with a message that says how.
 """
@@ -14,85 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import math
 import os
 import shutil
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from textgen import corpus
+from textgen.catalog import (  # noqa: F401  (re-exported: callers read the catalog through textgen.data)
+    CATALOG_NAMES, DATASET_NAMES, DATASETS_DIR, IMDB_ORIGINAL_SHA256, DatasetSpec, _SPECS, _data_dir,
+    default_data_dir, load_builder_module,
+)
 from textgen.errors import DataError
-from textgen.vocab import char_to_id_layer
+from textgen.windows import SHUFFLE_WINDOWS, char_windows, piece_windows  # noqa: F401  (re-exported)
 
-# Our builders live outside the package in the `tfds new` layout (see datasets/*/README.md).
-DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 # Source files shipped inside textgen (textgen/data_files/<builder>/<manual_file>): used as the
 # manual_dir when none is given, so these datasets prepare offline (TFDS still verifies the checksum).
 SHIPPED_SOURCES = Path(__file__).resolve().parent / "data_files"
 NETWORK_TIMEOUT_S = 4.0  # how long to wait for a TCP connection before calling the machine offline
-IMDB_ORIGINAL_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What `textgen.data` knows about one user-facing dataset name."""
-
-    name: str  # user-facing name, e.g. "vader_sentiment/tweets"
-    builder: str  # TFDS builder name
-    config: str | None  # TFDS builder config, or None for the default
-    kind: str  # "text" (character corpus) or "sentiment" (text, label[, valence])
-    local: bool  # True: our builder in datasets/<builder>/; False: TFDS catalog
-    manual_file: str  # file name the builder looks for in manual_dir
-    url: str  # where the source file comes from (for messages)
-    sha256: tuple[str, ...]  # accepted sha256 values of `manual_file`
-    host: tuple[str, int] | None  # (host, port) probed before a network download; None: never downloads
-    user: bool = False  # a user's own text corpus (`textgen data prepare text`, datasets/text_corpus/)
-
-
-_SPECS: dict[str, DatasetSpec] = {}
-
-
-def _add(spec: DatasetSpec) -> None:
-    _SPECS[spec.name] = spec
-
-
-_add(DatasetSpec(
-    name="tiny_shakespeare", builder="tiny_shakespeare", config=None, kind="text", local=False,
-    manual_file="input.txt",
-    url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-    # TFDS's registered checksum (tensorflow_datasets/datasets/tiny_shakespeare/checksums.tsv).
-    sha256=("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",),
-    host=("raw.githubusercontent.com", 443),
-))
-_add(DatasetSpec(
-    name="imdb_reviews", builder="imdb_reviews", config=None, kind="sentiment", local=False,
-    manual_file="aclImdb_v1.tar.gz", url="http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-    sha256=(IMDB_ORIGINAL_SHA256,), host=("ai.stanford.edu", 80),
-))
-_add(DatasetSpec(
-    name="aclimdb", builder="aclimdb", config=None, kind="sentiment", local=True,
-    manual_file="aclImdb_v1.tar.gz", url="http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
-    # The original archive and the faithful rebuild (see datasets/aclimdb/README.md).
-    sha256=(IMDB_ORIGINAL_SHA256, "91ab3079f70de8a9697b762bba75c97e4c82d1f1b49e151618e666091fb6a7fc"),
-    host=None,  # never downloads: the archive must be in manual_dir
-))
-for _domain in ("movies", "tweets", "amazon", "nyt", "all"):
-    _add(DatasetSpec(
-        name=f"vader_sentiment/{_domain}", builder="vader_sentiment", config=_domain, kind="sentiment", local=True,
-        manual_file="vaderSentiment-3.3.2.tar.gz", url="https://pypi.org/project/vaderSentiment/3.3.2/ (sdist)",
-        sha256=("5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",),
-        host=("pypi.org", 443),  # the builder fetches the sdist with pip when it is not in manual_dir
-    ))
-
-DATASET_NAMES: tuple[str, ...] = tuple(_SPECS)
-CATALOG_NAMES = DATASET_NAMES  # the names a user's corpus may not take
 
 
 def spec(name: str) -> DatasetSpec:
@@ -102,8 +44,6 @@ def spec(name: str) -> DatasetSpec:
         raise DataError(f"a dataset name must be a string; got {name!r}")
     if name in _SPECS:
         return _SPECS[name]
-    from textgen import corpus
-
     plain = name.removeprefix(corpus.BUILDER + "/")
     if corpus.NAME_PATTERN.match(plain) and plain.split("/")[0] not in {n.split("/")[0] for n in DATASET_NAMES}:
         return DatasetSpec(name=plain, builder=corpus.BUILDER, config=plain, kind="text", local=True, manual_file="",
@@ -112,52 +52,8 @@ def spec(name: str) -> DatasetSpec:
                     "corpus of your own prepared with `textgen data prepare text --name NAME FILE...`")
 
 
-def default_data_dir() -> Path:
-    """`$TFDS_DATA_DIR` or `~/tensorflow_datasets` (TFDS's default)."""
-    return Path(os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
-
-
-def _data_dir(data_dir) -> Path:
-    return Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-
-
 # --------------------------------------------------------------------------------------------
 # Builders
-
-
-def load_builder_module(builder_name: str):
-    """Imports `datasets/<name>/<name>_dataset_builder.py` as module `<name>.<name>_dataset_builder`.
-
-    TFDS finds a builder's README.md/CITATIONS.bib through its package, so the folder is imported as
-    package `<name>` (by file path: `datasets/` is not on sys.path), the way its builder test
-    imports it. Executed inside `skip_registration()`: we instantiate `Builder` directly, and a later
-    import of the same file by another route can then never collide in TFDS's registry.
-    """
-    import tensorflow_datasets as tfds
-
-    module_name = f"{builder_name}.{builder_name}_dataset_builder"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    folder = DATASETS_DIR / builder_name
-    path = folder / f"{builder_name}_dataset_builder.py"
-    if not path.is_file():
-        raise DataError(f"builder file {path} is missing: reinstall textgen from its repository (editable)")
-    if builder_name not in sys.modules:
-        package_spec = importlib.util.spec_from_file_location(
-            builder_name, folder / "__init__.py", submodule_search_locations=[os.fspath(folder)])
-        package = importlib.util.module_from_spec(package_spec)
-        sys.modules[builder_name] = package
-        package_spec.loader.exec_module(package)
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    try:
-        with tfds.core.registered.skip_registration():
-            module_spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[module_name]
-        raise
-    return module
 
 
 def builder(name: str, data_dir=None):
@@ -166,8 +62,6 @@ def builder(name: str, data_dir=None):
 
     s = spec(name)
     if s.user:
-        from textgen import corpus
-
         return corpus.read_builder(s.config, data_dir)
     cls = load_builder_module(s.builder).Builder if s.local else tfds.builder_cls(s.builder)
     kwargs = {"data_dir": os.fspath(_data_dir(data_dir))}
@@ -354,79 +248,6 @@ def load_text_corpus(name: str, split: str, data_dir=None, manual_dir=None) -> t
 def read_text(name: str, split: str, data_dir=None, manual_dir=None) -> str:
     """The split's text as one Python string (examples joined in order)."""
     return "".join(t.decode("utf-8") for t in load_text_corpus(name, split, data_dir, manual_dir).as_numpy_iterator())
-
-
-def char_windows(text: str, vocabulary: Sequence[str], seq_len: int, batch_size: int, shuffle: bool = True,
-                 seed: int | None = None, drop_remainder: bool = True, repeat: bool = False) -> tf.data.Dataset:
-    """Non-overlapping windows of `seq_len + 1` characters -> (chars, next-char ids) batches.
-
-    Args:
-        text: the corpus.
-        vocabulary: the model's characters (id i = vocabulary[i - 1]; unknown -> 0).
-        seq_len: characters per training sequence (window length is seq_len + 1).
-        batch_size: sequences per batch.
-        shuffle: shuffle the windows (all of them: one buffer) with `seed`.
-        seed: shuffle seed; the same seed gives the same order.
-        drop_remainder: drop the last partial batch.
-        repeat: repeat forever (for `steps_per_epoch` training).
-
-    Returns:
-        Dataset of `(chars, targets)`: `chars` (batch, seq_len) tf.string single characters,
-        `targets` (batch, seq_len) int64 ids of the characters one position later.
-    """
-    if seq_len < 1 or batch_size < 1:
-        raise DataError(f"seq_len and batch_size must be >= 1; got {seq_len} and {batch_size}")
-    chars = tf.strings.unicode_split(tf.constant(text), "UTF-8", errors="replace")  # (n,)
-    n_windows = (int(chars.shape[0]) if chars.shape[0] is not None else 0) // (seq_len + 1)
-    need = seq_len + 1 if not drop_remainder else (seq_len + 1) * batch_size
-    if n_windows == 0 or (drop_remainder and n_windows < batch_size):
-        raise DataError(f"text of {int(chars.shape[0])} characters is too short: one batch needs {need} "
-                        f"(seq_len {seq_len} + 1, batch_size {batch_size}); lower seq_len/batch_size")
-    windows = tf.reshape(chars[: n_windows * (seq_len + 1)], (n_windows, seq_len + 1))  # (windows, L+1)
-    ids = char_to_id_layer(vocabulary)(windows)  # (windows, L+1) int64, computed once
-    ds = tf.data.Dataset.from_tensor_slices((windows[:, :-1], ids[:, 1:]))
-    if shuffle:
-        ds = ds.shuffle(n_windows, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if repeat:
-        ds = ds.repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-SHUFFLE_WINDOWS = 16384  # shuffle buffer in windows: all of tiny_shakespeare's; ~50 MB of characters at seq_len 100
-
-
-def piece_windows(pieces: tf.data.Dataset, vocabulary: Sequence[str], seq_len: int, batch_size: int,
-                  shuffle: bool = True, seed: int | None = None, drop_remainder: bool = True, repeat: bool = False,
-                  shuffle_buffer: int = SHUFFLE_WINDOWS) -> tf.data.Dataset:
-    """`char_windows` over a stream of text pieces (the examples of a TFDS split), in bounded memory.
-
-    Each piece is cut into non-overlapping windows of `seq_len + 1` characters (the last partial
-    window of a piece is dropped); windows are shuffled through a buffer of `shuffle_buffer`
-    windows. A corpus of one piece (tiny_shakespeare) gives exactly `char_windows`'s windows.
-
-    Returns:
-        Dataset of `(chars, targets)`: (batch, seq_len) tf.string characters and (batch, seq_len)
-        int64 ids of the characters one position later.
-    """
-    if seq_len < 1 or batch_size < 1:
-        raise DataError(f"seq_len and batch_size must be >= 1; got {seq_len} and {batch_size}")
-    span = seq_len + 1
-    lookup = char_to_id_layer(vocabulary)
-
-    def windows_of(text):
-        chars = tf.strings.unicode_split(text, "UTF-8", errors="replace")  # (n,)
-        n = tf.shape(chars)[0] // span
-        return tf.data.Dataset.from_tensor_slices(tf.reshape(chars[: n * span], (n, span)))  # (n, L+1) rows
-
-    ds = pieces.flat_map(windows_of)
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(lambda w: (w[:, :-1], lookup(w[:, 1:])), num_parallel_calls=tf.data.AUTOTUNE)  # ids once per batch
-    if repeat:
-        ds = ds.repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ call per step):
     -> cell equations per layer (batch, units) -> logits = h @ W + b (batch, vocab)
     -> penalty, [UNK] mask, temperature, top-k, top-p -> Gumbel-max sample (batch,)
 
-Randomness is stateless: the noise of position `t` is a hash of (seed, t) (`counter_uniform`), so
+Randomness is stateless: the noise of position `t` is a hash of (seed, t) (`textgen.noise`), so
 the same seed gives the same text whether it is produced in one call, streamed in chunks, or by
-the exported SavedModel.
+the exported SavedModel. What a request may ask, and its checks, is `textgen.sampling_params`.
 
 Empty prompt: the model is primed with "\\n" when "\\n" is in its vocabulary (a text's natural
 start); otherwise it starts from zero states with a uniform first character (greedy: the first
@@ -25,9 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import random
 from typing import Iterator, Sequence
 
 import keras
@@ -35,142 +32,20 @@ import numpy as np
 import tensorflow as tf
 
 from textgen import cell_kinds
-from textgen.errors import TextgenError
 from textgen.models.char_lm_core import PRECISIONS, CharLMStep
-from textgen.vocab import CharCodec, vocabulary_of
+from textgen.noise import _fmix32, _per_row, counter_uniform, seed_words  # noqa: F401  (re-exported)
+from textgen.sampling_params import (  # noqa: F401  (re-exported: callers build requests from textgen.sampling)
+    MAX_LENGTH, MAX_PROMPT_CHARS, MAX_SAMPLES, MAX_SEED, SamplingError, SamplingParams, _check_float, _check_int,
+    _check_params, _check_prompt,
+)
+from textgen.vocab import CharCodec, vocabulary_of  # noqa: F401
 
-MAX_LENGTH = 100_000  # characters generated per sample in one request
-MAX_SAMPLES = 1024  # samples generated side by side (the batch)
-MAX_PROMPT_CHARS = 1_000_000  # longest prompt primed
-MAX_SEED = 2**63 - 1
 MAX_TOP_K = 2**31 - 1  # int32 (what the loop takes); a larger top_k is clipped to it: both keep every character
 PRIME_WINDOW = 256  # prompts are primed in windows of at most this many characters
 DEFAULT_CHUNK = 256  # characters per compiled call when generating or streaming
 XLA_MAX_BATCH = 16  # jit_compile="auto": XLA below this batch, TF's oneDNN graph from it on
 SAMPLER_PRECISIONS = PRECISIONS + ("int8",)  # int8: the sample loop runs in TFLite (textgen.lite)
 _TINY_TEMPERATURE = 1e-30  # divides (logits - max) safely: no 0/0 even for temperature -> 0+
-
-
-class SamplingError(TextgenError, ValueError):
-    """A generation parameter is out of range, or the model cannot generate."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplingParams:
-    """How to sample; every value is checked on construction (a bad one raises SamplingError)."""
-
-    length: int = 200  # characters to generate per sample (the prompt is not counted), 0..MAX_LENGTH
-    temperature: float = 1.0  # divides the logits; 0 = greedy (argmax), must be finite and >= 0
-    top_k: int = 0  # keep only the k most likely characters; 0 = off; k >= the vocabulary keeps all
-    top_p: float = 1.0  # keep the smallest set whose probability reaches p, in (0, 1]; 1 = off
-    repetition_penalty: float = 1.0  # > 0; logits of characters already seen are divided (>0) or
-    # multiplied (<0) by it (CTRL / Hugging Face rule); 1 = off, > 1 discourages repeats
-    num_samples: int = 1  # samples generated side by side from the same prompt, 1..MAX_SAMPLES
-    seed: int | None = None  # 0..2**63-1; same seed -> same text; None = a fresh random seed
-
-    def __post_init__(self):
-        _check_int("length", self.length, 0, MAX_LENGTH)
-        _check_float("temperature", self.temperature, 0.0, None, "a finite number >= 0 (0 = greedy)")
-        _check_int("top_k", self.top_k, 0, None)
-        _check_float("top_p", self.top_p, None, 1.0, "in (0, 1] (1 = off)")
-        if self.top_p <= 0:
-            raise SamplingError(f"top_p must be in (0, 1] (1 = off); got {self.top_p!r}")
-        _check_float("repetition_penalty", self.repetition_penalty, None, None, "a finite number > 0 (1 = off)")
-        if self.repetition_penalty <= 0:
-            raise SamplingError(
-                f"repetition_penalty must be a finite number > 0 (1 = off); got {self.repetition_penalty!r}"
-            )
-        _check_int("num_samples", self.num_samples, 1, MAX_SAMPLES)
-        if self.seed is not None:
-            _check_int("seed", self.seed, 0, MAX_SEED)
-
-    def with_seed(self) -> "SamplingParams":
-        """A copy whose seed is fixed (drawn at random when it was None), so it can be reported."""
-        if self.seed is not None:
-            return self
-        return dataclasses.replace(self, seed=random.SystemRandom().randrange(0, 2**31))
-
-
-def _check_int(name: str, value, low: int, high: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SamplingError(f"{name} must be an integer; got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise SamplingError(f"{name} must be in [{low}, {high if high is not None else 'inf'}]; got {value!r}")
-
-
-def _check_params(params) -> None:
-    if not isinstance(params, SamplingParams):
-        raise SamplingError(f"params must be a textgen.sampling.SamplingParams (e.g. SamplingParams(length=3)); "
-                            f"got {type(params).__name__}")
-
-
-def _check_prompt(prompt) -> None:
-    if not isinstance(prompt, str):
-        raise SamplingError(f"prompt must be a string; got {type(prompt).__name__}")
-
-
-def _check_float(name: str, value, low: float | None, high: float | None, allowed: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SamplingError(f"{name} must be {allowed}; got {value!r}")
-    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
-        raise SamplingError(f"{name} must be {allowed}; got {value!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Counter-based noise. tf.random.stateless_uniform gives different numbers under XLA than in plain
-# TF, so the compiled sampler and the exported SavedModel would disagree for one seed. This hash
-# (MurmurHash3's 32-bit finaliser over seed, position and element index) uses only integer ops,
-# which are exact everywhere.
-
-_M1, _M2, _GOLDEN = 0x85EBCA6B, 0xC2B2AE35, 0x9E3779B9
-
-
-def _fmix32(h):
-    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16)) * tf.constant(_M1, tf.uint32)
-    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 13)) * tf.constant(_M2, tf.uint32)
-    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
-
-
-def seed_words(seed) -> tf.Tensor:
-    """A seed (a Python int 0..2**63-1, or an int32/int64 scalar tensor) as the (2,) uint32
-    [low, high] words the compiled loops take (two's complement bits for negative tensors).
-
-    The loops take words, not an int64, because TFLite has no 64-bit bitwise ops (the int8 engine
-    runs the same loop converted to TFLite)."""
-    seed = tf.cast(seed, tf.int64)
-    return tf.cast(tf.stack([tf.bitwise.bitwise_and(seed, 0xFFFFFFFF),
-                             tf.bitwise.bitwise_and(tf.bitwise.right_shift(seed, 32), 0xFFFFFFFF)]), tf.uint32)
-
-
-def _per_row(x):
-    """A per-row (batch,) value as a (batch, 1) column that broadcasts over the vocabulary; a
-    scalar stays a scalar (so the scalar loops, and the TFLite graphs made from them, are unchanged)."""
-    return x[:, None] if x.shape.rank == 1 else x
-
-
-def counter_uniform(seed, position, shape, lanes=None):
-    """Uniform floats in (0, 1) of `shape` (batch, vocab), a pure function of (seed, position, index).
-
-    Either one request for the whole batch (scalar position, (2,) seed; element index = row·vocab
-    + column) or one request per row (continuous batching): seed (batch, 2), position (batch,) and
-    `lanes` (batch,) the row's index *within its own request*, so a row's noise does not depend on
-    where the batcher put it (index = lane·vocab + column).
-
-    Args:
-        seed: (2,) or (batch, 2) uint32 [low, high] words of the seed (`seed_words`).
-        position: int32 scalar or (batch,). shape: a 2-element int32 tensor.
-        lanes: None, or (batch,) int32.
-    """
-    lo, hi = seed[..., 0], seed[..., 1]
-    key = _fmix32(lo ^ _fmix32(hi + tf.constant(_GOLDEN, tf.uint32)))
-    pos = tf.cast(position, tf.uint32) * tf.constant(0x9E3779B1, tf.uint32) + tf.constant(1, tf.uint32)
-    key = _per_row(_fmix32(key ^ _fmix32(pos)))  # scalar or (batch, 1)
-    if lanes is None:
-        index = tf.reshape(tf.range(shape[0] * shape[1], dtype=tf.int32), shape)  # (batch, vocab) element ids
-    else:
-        index = lanes[:, None] * shape[1] + tf.range(shape[1], dtype=tf.int32)[None, :]  # (batch, vocab)
-    bits = _fmix32(key ^ _fmix32(tf.cast(index, tf.uint32)))
-    return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (1.0 / 16777216.0)  # 24 bits
 
 
 # --------------------------------------------------------------------------------------------
