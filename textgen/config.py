@@ -346,6 +346,13 @@ class TrainConfig:
     # recurrent layers, heads of the same shape) start this run instead of a fresh vocabulary and
     # random weights. "" = train from scratch.
     init_from: str = ""
+    # Fine-tuning (ULMFiT, Howard & Ruder 2018), for a model started with init_from. The layers are
+    # grouped from the top (heads, last recurrent layer, ..., first recurrent layer, embedding):
+    # discriminative: each group down learns at the rate of the one above divided by this (ULMFiT:
+    # 2.6); 1 = one rate for all. unfreeze: gradual unfreezing, one more group every this many
+    # epochs, from the top (ULMFiT: 1); 0 = every group trains from the first epoch.
+    discriminative: float = 1.0
+    unfreeze: int = 0
 
     def __post_init__(self):
         _check_range("epochs", self.epochs, 1, None)
@@ -368,6 +375,8 @@ class TrainConfig:
         _check_range("train_limit", self.train_limit, 0, None)
         _check_range("validation_fraction", self.validation_fraction, 0.0, 0.9)
         _check_range("valence_weight", self.valence_weight, 0.0, None)
+        _check_range("discriminative", self.discriminative, 1.0, 100.0)
+        _check_range("unfreeze", self.unfreeze, 0, None)
         if self.seed is not None:
             _check_range("seed", self.seed, 0, 2**31 - 1)
 

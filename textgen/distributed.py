@@ -161,6 +161,8 @@ def fit_custom_loop(
     model.stop_training = False
     for epoch in range(initial_epoch, epochs):  # a resumed run starts after its last completed epoch
         start, total = time.perf_counter(), 0.0
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
         for step_i in range(steps_per_epoch):
             loss = float(train_step(next(train_iter)))
             total += loss

@@ -60,15 +60,27 @@ def set_seed(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def make_optimizer(cfg: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam with the configured schedule over `total_steps` and gradient clipping."""
+def make_optimizer(cfg: TrainConfig, total_steps: int, model: keras.Model | None = None) -> keras.optimizers.Optimizer:
+    """Adam with the configured schedule over `total_steps` and gradient clipping; with
+    discriminative rates or gradual unfreezing, one step scale per layer group of `model`
+    (`textgen.finetune.GroupAdam`)."""
     lr: Any = cfg.learning_rate
     total_steps = max(1, total_steps)
     if cfg.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=total_steps, alpha=0.1)
     elif cfg.schedule == "exponential":
         lr = keras.optimizers.schedules.ExponentialDecay(cfg.learning_rate, max(1, total_steps // 4), 0.5)
+    if _fine_tunes(cfg) and model is not None:
+        from textgen.finetune import GroupAdam, layer_groups
+
+        groups = layer_groups(model)
+        return GroupAdam({name: g for g, names in enumerate(groups) for name in names}, len(groups),
+                         learning_rate=lr, clipnorm=cfg.clipnorm or None)
     return keras.optimizers.Adam(learning_rate=lr, clipnorm=cfg.clipnorm or None)
+
+
+def _fine_tunes(cfg: TrainConfig) -> bool:
+    return cfg.discriminative != 1.0 or cfg.unfreeze > 0
 
 
 def build_model(task: str, model_cfg, vocabulary) -> keras.Model:
@@ -202,7 +214,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
     try:
         with strategy.scope():
             model = build_model(task, model_cfg, td.vocabulary)
-            compile_model(task, model, cfg, make_optimizer(cfg, steps * cfg.epochs))
+            compile_model(task, model, cfg, make_optimizer(cfg, steps * cfg.epochs, model))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if td.init_weights:
@@ -211,6 +223,11 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
         if state is None:
             print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
     callback = RunState(rd.state_dir, cfg.patience, state, monitor=cfg.monitor)
+    schedule = []
+    if _fine_tunes(cfg):
+        from textgen.finetune import GroupSchedule
+
+        schedule = [GroupSchedule(cfg.discriminative, cfg.unfreeze)]
     if state is not None:
         with strategy.scope():  # the optimizer's slots are built as the strategy's variables
             callback.restore(model, state)
@@ -226,14 +243,14 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             train_input_fn=distributed.shard_batches(lambda b: td.train_fn(b, True), global_batch),
             val_input_fn=distributed.shard_batches(lambda b: td.val_fn(b).repeat(), global_batch),
             epochs=cfg.epochs, initial_epoch=callback.epoch, steps_per_epoch=steps, validation_steps=val_steps,
-            callbacks=[callback], print_fn=print_fn if verbose else (lambda s: None),
+            callbacks=[*schedule, callback], print_fn=print_fn if verbose else (lambda s: None),
         )
     elif not done:
         train_ds = td.train_fn(cfg.batch_size, bool(cfg.steps_per_epoch))
         val_ds = td.val_fn(cfg.batch_size)
         if cfg.validation_steps:
             val_ds = val_ds.take(cfg.validation_steps)
-        callbacks: list = [callback]
+        callbacks: list = [*schedule, callback]
         if cfg.tensorboard and chief:
             callbacks.append(ScalarLogs(rd.state_dir / LOGS_DIR))
         if chief:

@@ -6,7 +6,7 @@ import argparse
 
 from textgen import config as config_lib
 from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of
-from textgen.config import ConfigError, SentimentConfig, WordLMConfig
+from textgen.config import ConfigError, SentimentConfig, TrainConfig, WordLMConfig
 from textgen.tasks import Task, TaskData, register
 
 # Fields a transfer source may differ in: they carry no weights.
@@ -59,6 +59,13 @@ class SentimentTask(Task):
                             "match, sequence length and valence head may differ), or from a word language model's "
                             "vocabulary, embedding and recurrent layers (`textgen train wordlm`: pretraining) "
                             "(default: from scratch)")
+        t = TrainConfig()
+        p.add_argument("--discriminative", type=float, default=t.discriminative,
+                       help="fine-tuning: each layer group down from the heads learns this many times slower "
+                            f"(ULMFiT: 2.6); 1 = one rate (default: {t.discriminative})")
+        p.add_argument("--unfreeze", type=int, default=t.unfreeze,
+                       help="fine-tuning: unfreeze one more layer group, from the heads down, every N epochs "
+                            f"(ULMFiT: 1); 0 = all train from the start (default: {t.unfreeze})")
         p.add_argument("--ngrams", type=int, default=1,
                        help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
                             "--max-tokens and --sequence-length (default: 1)")
@@ -70,7 +77,8 @@ class SentimentTask(Task):
         return ({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
                  "sequence_length": args.sequence_length, "valence_head": args.valence_head,
                  "pooling": args.pooling, "ngrams": args.ngrams},
-                {"init_from": args.init_from, "monitor": args.monitor})
+                {"init_from": args.init_from, "monitor": args.monitor, "discriminative": args.discriminative,
+                 "unfreeze": args.unfreeze})
 
     def data(self, dataset: str, model_cfg, cfg, data_dir, manual_dir, seed: int) -> TaskData:
         import numpy as np
