@@ -92,3 +92,44 @@ def test_gradual_unfreezing_keeps_the_transferred_layers_for_the_first_epoch(pre
         for a, b in zip(source.get_layer(name).get_weights(), result.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(source.get_layer("polarity").get_weights()[0], result.get_layer("polarity").get_weights()[0])
+
+
+def test_a_transfer_adds_the_new_corpus_words_with_mean_rows():
+    from textgen.config import ConfigError
+    from textgen.tasks.sentiment import extend_vocabulary
+
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)  # "", [UNK], good, film
+    source = (["", "[UNK]", "good", "film"], {"embedding": [table], "rnn_0": [np.ones(2)]}, {"path": "p"})
+    own = ["", "[UNK]", "lol", "good", ":)", "film", "omg"]  # this corpus, most frequent first
+    vocabulary, weights, info = extend_vocabulary(source, own, 2, max_tokens=10)
+    assert vocabulary == ["", "[UNK]", "good", "film", "lol", ":)"] and info["words_added"] == 2
+    np.testing.assert_array_equal(weights["embedding"][0][:4], table)
+    np.testing.assert_array_equal(weights["embedding"][0][4:], [[7.5, 8.5, 9.5]] * 2)  # mean of good and film
+    assert weights["rnn_0"] is source[1]["rnn_0"]
+    with pytest.raises(ConfigError, match="raise --max-tokens to at least 7"):
+        extend_vocabulary(source, own, 5, max_tokens=6)
+
+
+@pytest.mark.slow
+def test_an_imdb_model_moves_to_tweets_with_their_words(prepared_data_dir, tmp_path):
+    from textgen import train
+    from textgen.artifacts import load_model_dir
+
+    kw = dict(data_dir=prepared_data_dir, verbose=0, print_fn=lambda s: None)
+    small = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=300, sequence_length=16,
+                            valence_head=False)
+    base = TrainConfig(epochs=1, steps_per_epoch=3, validation_steps=1, batch_size=8, seed=3, train_limit=200)
+    train.train("sentiment", "aclimdb", tmp_path / "imdb", small, base, **kw)
+    tweets = SentimentConfig(**{**small.__dict__, "max_tokens": 400, "valence_head": True})
+    moved = TrainConfig(**{**base.__dict__, "init_from": str(tmp_path / "imdb"), "extend_vocabulary": 60,
+                           "unfreeze": 1})
+    train.train("sentiment", "vader_sentiment/tweets", tmp_path / "tweets", tweets, moved, **kw)
+    source, result = load_model_dir(tmp_path / "imdb"), load_model_dir(tmp_path / "tweets")
+    old = source.model.get_layer("vectorize").get_vocabulary()
+    new = result.model.get_layer("vectorize").get_vocabulary()
+    assert new[: len(old)] == old and len(new) == len(old) + 60
+    assert result.metadata["init_from"]["words_added"] == 60
+    table_old = source.model.get_layer("embedding").get_weights()[0]
+    table_new = result.model.get_layer("embedding").get_weights()[0]  # frozen in the only epoch
+    np.testing.assert_array_equal(table_new[: len(old)], table_old)
+    np.testing.assert_allclose(table_new[len(old):], np.repeat(table_old[2:].mean(0, keepdims=True), 60, 0), rtol=1e-6)

@@ -353,6 +353,11 @@ class TrainConfig:
     # epochs, from the top (ULMFiT: 1); 0 = every group trains from the first epoch.
     discriminative: float = 1.0
     unfreeze: int = 0
+    # With init_from: add up to this many tokens of this corpus's training split that the source's
+    # vocabulary lacks (most frequent first; a tweet corpus's words after IMDB's), their embedding
+    # rows starting at the mean of the source's rows; the model's max_tokens must hold them. 0 = keep
+    # the source's vocabulary (new words read as [UNK]).
+    extend_vocabulary: int = 0
 
     def __post_init__(self):
         _check_range("epochs", self.epochs, 1, None)
@@ -377,6 +382,7 @@ class TrainConfig:
         _check_range("valence_weight", self.valence_weight, 0.0, None)
         _check_range("discriminative", self.discriminative, 1.0, 100.0)
         _check_range("unfreeze", self.unfreeze, 0, None)
+        _check_range("extend_vocabulary", self.extend_vocabulary, 0, None)
         if self.seed is not None:
             _check_range("seed", self.seed, 0, 2**31 - 1)
 

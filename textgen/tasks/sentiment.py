@@ -10,7 +10,7 @@ from textgen.config import ConfigError, SentimentConfig, TrainConfig, WordLMConf
 from textgen.tasks import Task, TaskData, register
 
 # Fields a transfer source may differ in: they carry no weights.
-_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout"}
+_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout", "max_tokens"}  # max_tokens: room for new words
 
 # Anchors: published or measured reference numbers, printed on the card beside ours.
 IMDB_TARGET_ACCURACY = 0.90
@@ -66,6 +66,9 @@ class SentimentTask(Task):
         p.add_argument("--unfreeze", type=int, default=t.unfreeze,
                        help="fine-tuning: unfreeze one more layer group, from the heads down, every N epochs "
                             f"(ULMFiT: 1); 0 = all train from the start (default: {t.unfreeze})")
+        p.add_argument("--extend-vocabulary", type=int, default=t.extend_vocabulary, metavar="N",
+                       help="with --init-from: add up to N of this corpus's most frequent tokens that the source's "
+                            "vocabulary lacks; 0 = they read as [UNK] (default: 0)")
         p.add_argument("--ngrams", type=int, default=1,
                        help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
                             "--max-tokens and --sequence-length (default: 1)")
@@ -78,7 +81,7 @@ class SentimentTask(Task):
                  "sequence_length": args.sequence_length, "valence_head": args.valence_head,
                  "pooling": args.pooling, "ngrams": args.ngrams},
                 {"init_from": args.init_from, "monitor": args.monitor, "discriminative": args.discriminative,
-                 "unfreeze": args.unfreeze})
+                 "unfreeze": args.unfreeze, "extend_vocabulary": args.extend_vocabulary})
 
     def data(self, dataset: str, model_cfg, cfg, data_dir, manual_dir, seed: int) -> TaskData:
         import numpy as np
@@ -105,7 +108,11 @@ class SentimentTask(Task):
             splits["validation"] = f"last {n_val} examples of train"
         splits["train"] = f"train ({n_train} examples)"
         splits["test"] = "test"
-        # A transfer run keeps its source's vocabulary: the copied embedding rows stay aligned with their words.
+        # A transfer run keeps its source's vocabulary (the copied embedding rows stay aligned with
+        # their words), extended with this corpus's most frequent new tokens when asked.
+        if source and cfg.extend_vocabulary:
+            own = adapt_word_vocabulary(model_cfg, train.map(lambda ex: ex["text"]))
+            source = extend_vocabulary(source, own, cfg.extend_vocabulary, model_cfg.max_tokens)
         vocabulary = source[0] if source else adapt_word_vocabulary(model_cfg, train.map(lambda ex: ex["text"]))
         labels = np.array([int(ex["label"]) for ex in train.as_numpy_iterator()])
         to_xyw = targets(model_cfg.valence_head)
@@ -336,6 +343,24 @@ def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], d
     vocabulary = source.model.get_layer("vectorize").get_vocabulary()
     weights = {layer.name: layer.get_weights() for layer in source.model.layers if layer.get_weights()}
     return vocabulary, weights, info
+
+
+def extend_vocabulary(source: tuple, own: list[str], most: int, max_tokens: int) -> tuple:
+    """`source` (vocabulary, weights, info) with up to `most` tokens of `own` (this corpus's
+    vocabulary, most frequent first) that the source lacks appended; each new embedding row starts
+    at the mean of the source's word rows (not "" or [UNK]). The new words are recorded in info."""
+    import numpy as np
+
+    vocabulary, weights, info = source
+    known = set(vocabulary)
+    new = [t for t in own[2:] if t not in known][:most]
+    if len(vocabulary) + len(new) > max_tokens:
+        raise ConfigError(f"--init-from keeps {len(vocabulary):,} tokens and --set extend_vocabulary adds "
+                          f"{len(new):,}: raise --max-tokens to at least {len(vocabulary) + len(new):,}")
+    table = weights["embedding"][0]  # (vocab, embedding_dim)
+    rows = np.repeat(table[2:].mean(axis=0, keepdims=True), len(new), axis=0).astype(table.dtype)
+    weights = {**weights, "embedding": [np.concatenate([table, rows]), *weights["embedding"][1:]]}
+    return vocabulary + new, weights, {**info, "words_added": len(new), "first_words_added": new[:20]}
 
 
 def _from_language_model(path, source, model_cfg: SentimentConfig) -> tuple[list[str], dict]:
