@@ -83,10 +83,10 @@ def test_gradual_unfreezing_keeps_the_transferred_layers_for_the_first_epoch(pre
                           valence_head=False)
     base = TrainConfig(epochs=1, steps_per_epoch=3, validation_steps=1, batch_size=8, seed=3, train_limit=200)
     kw = dict(data_dir=prepared_data_dir, verbose=0, print_fn=lambda s: None)
-    train.train("sentiment", "aclimdb", tmp_path / "source", cfg, base, **kw)
+    train.train("sentiment", "vader_sentiment/movies", tmp_path / "source", cfg, base, **kw)
     tuned = TrainConfig(**{**base.__dict__, "init_from": str(tmp_path / "source"), "unfreeze": 1,
                            "discriminative": 2.6})
-    train.train("sentiment", "aclimdb", tmp_path / "tuned", cfg, tuned, **kw)
+    train.train("sentiment", "vader_sentiment/movies", tmp_path / "tuned", cfg, tuned, **kw)
     source, result = load_model_dir(tmp_path / "source").model, load_model_dir(tmp_path / "tuned").model
     for name in ("embedding", "rnn_0"):  # frozen in the only epoch
         for a, b in zip(source.get_layer(name).get_weights(), result.get_layer(name).get_weights()):
@@ -111,7 +111,7 @@ def test_a_transfer_adds_the_new_corpus_words_with_mean_rows():
 
 
 @pytest.mark.slow
-def test_an_imdb_model_moves_to_tweets_with_their_words(prepared_data_dir, tmp_path):
+def test_a_movies_model_moves_to_tweets_with_their_words(prepared_data_dir, tmp_path):
     from textgen import train
     from textgen.artifacts import load_model_dir
 
@@ -119,12 +119,12 @@ def test_an_imdb_model_moves_to_tweets_with_their_words(prepared_data_dir, tmp_p
     small = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=300, sequence_length=16,
                             valence_head=False)
     base = TrainConfig(epochs=1, steps_per_epoch=3, validation_steps=1, batch_size=8, seed=3, train_limit=200)
-    train.train("sentiment", "aclimdb", tmp_path / "imdb", small, base, **kw)
+    train.train("sentiment", "vader_sentiment/movies", tmp_path / "movies", small, base, **kw)
     tweets = SentimentConfig(**{**small.__dict__, "max_tokens": 400, "valence_head": True})
-    moved = TrainConfig(**{**base.__dict__, "init_from": str(tmp_path / "imdb"), "extend_vocabulary": 60,
+    moved = TrainConfig(**{**base.__dict__, "init_from": str(tmp_path / "movies"), "extend_vocabulary": 60,
                            "unfreeze": 1})
     train.train("sentiment", "vader_sentiment/tweets", tmp_path / "tweets", tweets, moved, **kw)
-    source, result = load_model_dir(tmp_path / "imdb"), load_model_dir(tmp_path / "tweets")
+    source, result = load_model_dir(tmp_path / "movies"), load_model_dir(tmp_path / "tweets")
     old = source.model.get_layer("vectorize").get_vocabulary()
     new = result.model.get_layer("vectorize").get_vocabulary()
     assert new[: len(old)] == old and len(new) == len(old) + 60
