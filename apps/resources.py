@@ -31,7 +31,9 @@ def _task_of(model_dir: Path) -> str | None:
         kind = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("kind")
     except (OSError, ValueError, AttributeError):
         return None
-    return {"CharLMConfig": "charlm", "SentimentConfig": "sentiment"}.get(kind)
+    from textgen import tasks  # the registry, without TensorFlow
+
+    return next((name for name in tasks.names() if tasks.get(name).config_class.__name__ == kind), None)
 
 
 def list_models(task: str | None = None) -> dict[str, str]:
@@ -55,7 +57,9 @@ def models_or_stop(task: str) -> dict[str, str]:
     """`list_models(task)`; when there is none, a message saying how to get one, and the page stops."""
     models = list_models(task)
     if not models:
-        what = {"charlm": "character", "sentiment": "sentiment"}[task]
+        from textgen import tasks
+
+        what = tasks.get(task).models.removesuffix(" models")  # "character", "sentiment"
         st.info(f"No {what} models found. Train one with `textgen train {task} …` "
                 "or put a model folder in `saved_models/`.")
         st.stop()

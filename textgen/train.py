@@ -141,7 +141,7 @@ def train(
     verbose: int = 1,
     print_fn: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Trains `task` ("charlm" | "sentiment") on `dataset` and writes the run directory `out_dir`.
+    """Trains `task` (a registered task's name, `textgen.tasks.names()`) on `dataset` and writes the run directory `out_dir`.
 
     Running the same call again after a crash continues from the last completed epoch.
 
