@@ -28,6 +28,36 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
+def _finish(procs) -> list[str]:
+    """Each worker's stdout, once all have exited 0."""
+    outputs = []
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=300)
+            outputs.append(stdout)
+            assert p.returncode == 0, stderr[-3000:]
+    finally:
+        for p in procs:
+            p.kill()
+    return outputs
+
+
+def _start_workers(ports, out, data_dir, epochs=3, steps=30, other_out=None):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(len(ports)):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        # Every worker gets the same --out (a shared folder): the chief writes it, the others read it.
+        cmd = [sys.executable, "-m", "textgen", "train", "charlm", "--strategy", "multiworker",
+               "--data-dir", str(data_dir), "--out", str(other_out if index and other_out else out),
+               "--cell", "gru", "--units", "16",
+               "--embedding-dim", "8", "--epochs", str(epochs), "--steps-per-epoch", str(steps),
+               "--validation-steps", "2", "--batch-size", "8", "--seq-len", "20", "--seed", "5", "--quiet"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
 def test_chief_is_worker_0_or_the_chief_task(monkeypatch):
     cluster = {"worker": ["a:1", "b:2"]}
     for task, chief in (({"type": "worker", "index": 0}, True), ({"type": "worker", "index": 1}, False)):
@@ -45,26 +75,10 @@ def test_chief_is_worker_0_or_the_chief_task(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_two_workers_identical_weights_and_only_the_chief_writes(shakespeare_data_dir, tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        cmd = [sys.executable, "-m", "textgen", "train", "charlm", "--strategy", "multiworker",
-               "--data-dir", str(shakespeare_data_dir), "--out", str(tmp_path / f"out{index}"),
-               "--cell", "gru", "--units", "16", "--embedding-dim", "8", "--epochs", "2", "--steps-per-epoch", "4",
-               "--validation-steps", "2", "--batch-size", "8", "--seq-len", "20", "--seed", "5", "--quiet"]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = []
-    try:
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=300)
-            outputs.append(stdout)
-            assert p.returncode == 0, stderr[-3000:]
-    finally:
-        for p in procs:
-            p.kill()
+    # Each worker its own --out: the chief writes out0, the other only a scratch folder.
+    procs = _start_workers(_free_ports(2), tmp_path / "out0", shakespeare_data_dir, epochs=2, steps=4,
+                           other_out=tmp_path / "out1")
+    outputs = _finish(procs)
     digests = [re.search(r'"weights_sha256": "([0-9a-f]{64})"', out).group(1) for out in outputs]
     assert digests[0] == digests[1]
     chief = load_model_dir(tmp_path / "out0")
@@ -74,22 +88,6 @@ def test_two_workers_identical_weights_and_only_the_chief_writes(shakespeare_dat
     assert not (tmp_path / "out1").exists()  # the other worker wrote only to a scratch dir ...
     scratch = Path(json.loads(outputs[1].splitlines()[0])["out"])
     assert scratch != tmp_path / "out1" and not scratch.exists()  # ... and deleted it
-
-
-def _start_workers(ports, out, data_dir, epochs=3, steps=30, other_out=None):
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for index in range(len(ports)):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        # Every worker gets the same --out (a shared folder): the chief writes it, the others read it.
-        cmd = [sys.executable, "-m", "textgen", "train", "charlm", "--strategy", "multiworker",
-               "--data-dir", str(data_dir), "--out", str(other_out if index and other_out else out),
-               "--cell", "gru", "--units", "16",
-               "--embedding-dim", "8", "--epochs", str(epochs), "--steps-per-epoch", str(steps),
-               "--validation-steps", "2", "--batch-size", "8", "--seq-len", "20", "--seed", "5", "--quiet"]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return procs
 
 
 @pytest.mark.slow
@@ -128,16 +126,7 @@ def test_a_multiworker_run_resumes_after_a_worker_is_killed(shakespeare_data_dir
             p.kill()
     assert json.loads(state.read_text())["epoch"] == resumed_from  # nothing was trained or lost
 
-    procs = _start_workers(_free_ports(2), out, shakespeare_data_dir)
-    outputs = []
-    try:
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=300)
-            outputs.append(stdout)
-            assert p.returncode == 0, stderr[-3000:]
-    finally:
-        for p in procs:
-            p.kill()
+    outputs = _finish(_start_workers(_free_ports(2), out, shakespeare_data_dir))
     starts = [json.loads(o.splitlines()[0])["resume_from_epoch"] for o in outputs]
     assert starts == [resumed_from, resumed_from]
     digests = [re.search(r'"weights_sha256": "([0-9a-f]{64})"', o).group(1) for o in outputs]
