@@ -86,6 +86,11 @@ def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tm
     assert cli.main(["card", str(out), "--command", "textgen " + " ".join(argv)]) == 0
     assert "A word-level language model reading texts backwards" in (out / "README.md").read_text()
     assert cli.main(["card", str(out), "--check"]) == 0
+    from textgen.card import metric_rows  # the app's Models page
+
+    rows = metric_rows(md.metadata)
+    assert rows[0]["reader"] == "this model" and rows[0]["words"] == test["words"] and "characters" not in rows[0]
+    assert rows[1]["reader"] == "unigram" and rows[1]["loss (nats/word)"] == test["baseline_unigram"]["loss_nats"]
     assert cli.main(["export", str(out), "--out", str(tmp_path / "exported")]) == 0
     exported = tf.saved_model.load(str(tmp_path / "exported"))
     np.testing.assert_allclose(exported.serve(tf.constant([["good", "film"]])),

@@ -107,7 +107,12 @@ def metric_rows(metadata: dict) -> list[dict]:
     for where, r in results:
         if not isinstance(r, dict):
             continue
-        if "loss_nats" in r:  # character model: the result itself, then its baselines
+        if "loss_nats" in r and "words" in r:  # word language model: per word
+            readers = [("this model", r)] + [(k[len("baseline_"):], v) for k, v in sorted(r.items())
+                                              if k.startswith("baseline_") and isinstance(v, dict)]
+            rows += [{"evaluated on": where, "reader": name, "loss (nats/word)": v.get("loss_nats"),
+                      "perplexity": v.get("perplexity"), "words": v.get("words")} for name, v in readers]
+        elif "loss_nats" in r:  # character model: the result itself, then its baselines
             readers = [("this model", r)] + [(k[len("baseline_"):], v) for k, v in sorted(r.items())
                                               if k.startswith("baseline_") and isinstance(v, dict)]
             rows += [{"evaluated on": where, "reader": name, "loss (nats/char)": v.get("loss_nats"),
