@@ -123,3 +123,39 @@ def test_a_sentiment_model_starts_from_a_language_model(tmp_path):
     with pytest.raises(ConfigError, match="rnn.units: 4 there, 8 here"):
         transfer_source(str(tmp_path / "lm"), SentimentConfig(rnn=RNNConfig(cell="gru", units=8), embedding_dim=3,
                                                               max_tokens=50))
+
+
+def test_the_backward_direction_starts_from_a_backward_language_model(tmp_path):
+    from textgen.config import SentimentConfig
+    from textgen.models import build_sentiment_model
+    from textgen.tasks.sentiment import transfer_source
+    from textgen.transfer import start_from
+
+    vocabulary = ["", "[UNK]", "good", "bad", "film"]
+    models = {}
+    for name, backward in (("fwd", False), ("bwd", True)):
+        keras.utils.set_random_seed(1 + backward)
+        cfg = WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=50, backward=backward)
+        models[name] = build_word_lm(cfg, vocabulary)
+        artifacts.save_model_dir(tmp_path / name, models[name], cfg, {})
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4, bidirectional=True), embedding_dim=3, max_tokens=50,
+                          sequence_length=8)
+    _, weights, info = transfer_source(str(tmp_path / "fwd"), cfg, str(tmp_path / "bwd"))
+    assert info["backward_path"] == str(tmp_path / "bwd")
+    model = build_sentiment_model(cfg, vocabulary)
+    start_from(model, weights)
+    bi = model.get_layer("bi_rnn_0")
+    for layer, lm in ((bi.forward_layer, models["fwd"]), (bi.backward_layer, models["bwd"])):
+        for a, b in zip(layer.get_weights(), lm.get_layer("rnn_0").get_weights()):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="not a backward word language model"):
+        transfer_source(str(tmp_path / "fwd"), cfg, str(tmp_path / "fwd"))
+    with pytest.raises(ConfigError, match="must be a forward language model"):
+        transfer_source(str(tmp_path / "bwd"), cfg, str(tmp_path / "bwd"))
+    with pytest.raises(ConfigError, match="add --bidirectional"):
+        transfer_source(str(tmp_path / "fwd"), SentimentConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3,
+                                                               max_tokens=50), str(tmp_path / "bwd"))
+    from textgen.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="init_from_backward needs init_from"):
+        TrainConfig(init_from_backward=str(tmp_path / "bwd"))

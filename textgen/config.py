@@ -358,6 +358,10 @@ class TrainConfig:
     # rows starting at the mean of the source's rows; the model's max_tokens must hold them. 0 = keep
     # the source's vocabulary (new words read as [UNK]).
     extend_vocabulary: int = 0
+    # With init_from a forward word language model and a bidirectional sentiment model: a backward
+    # one (`train wordlm --backward`, same vocabulary) whose recurrent layers start the backward
+    # direction, which reads the words in the order it learned them. "" = both directions from init_from.
+    init_from_backward: str = ""
 
     def __post_init__(self):
         _check_range("epochs", self.epochs, 1, None)
@@ -383,6 +387,8 @@ class TrainConfig:
         _check_range("discriminative", self.discriminative, 1.0, 100.0)
         _check_range("unfreeze", self.unfreeze, 0, None)
         _check_range("extend_vocabulary", self.extend_vocabulary, 0, None)
+        if self.init_from_backward and not self.init_from:
+            raise ConfigError("init_from_backward needs init_from (the forward language model)")
         if self.seed is not None:
             _check_range("seed", self.seed, 0, 2**31 - 1)
 

@@ -158,7 +158,7 @@ def train(
         raise ConfigError("--strategy multiworker needs --seed: every worker must shuffle the data the same way")
     chief = cfg.strategy != "multiworker" or distributed.is_chief()
     if chief:  # fail before loading any data
-        check_run_out(out_dir, [cfg.init_from, data_dir, manual_dir], overwrite)
+        check_run_out(out_dir, [cfg.init_from, cfg.init_from_backward, data_dir, manual_dir], overwrite)
     strategy = distributed.make_strategy(cfg.strategy)
     if cfg.seed is None:
         # A run started without --seed drew one; resuming it without --seed takes that one.

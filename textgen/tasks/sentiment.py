@@ -66,6 +66,10 @@ class SentimentTask(Task):
         p.add_argument("--unfreeze", type=int, default=t.unfreeze,
                        help="fine-tuning: unfreeze one more layer group, from the heads down, every N epochs "
                             f"(ULMFiT: 1); 0 = all train from the start (default: {t.unfreeze})")
+        p.add_argument("--init-from-backward", default="", metavar="LM_DIR",
+                       help="with --init-from a forward word language model: a backward one (train wordlm "
+                            "--backward) that starts the backward direction of each bidirectional layer "
+                            "(default: both directions from --init-from)")
         p.add_argument("--extend-vocabulary", type=int, default=t.extend_vocabulary, metavar="N",
                        help="with --init-from: add up to N of this corpus's most frequent tokens that the source's "
                             "vocabulary lacks; 0 = they read as [UNK] (default: 0)")
@@ -81,7 +85,8 @@ class SentimentTask(Task):
                  "sequence_length": args.sequence_length, "valence_head": args.valence_head,
                  "pooling": args.pooling, "ngrams": args.ngrams},
                 {"init_from": args.init_from, "monitor": args.monitor, "discriminative": args.discriminative,
-                 "unfreeze": args.unfreeze, "extend_vocabulary": args.extend_vocabulary})
+                 "unfreeze": args.unfreeze, "extend_vocabulary": args.extend_vocabulary,
+                 "init_from_backward": args.init_from_backward})
 
     def data(self, dataset: str, model_cfg, cfg, data_dir, manual_dir, seed: int) -> TaskData:
         import numpy as np
@@ -90,7 +95,8 @@ class SentimentTask(Task):
         from textgen import data
         from textgen.models import adapt_word_vocabulary
 
-        source = transfer_source(cfg.init_from, model_cfg) if cfg.init_from else None  # fail before loading data
+        # fail before loading data
+        source = transfer_source(cfg.init_from, model_cfg, cfg.init_from_backward) if cfg.init_from else None
 
         kw = dict(data_dir=data_dir, manual_dir=manual_dir)
         train = data.load_sentiment_corpus(dataset, "train", **kw)
@@ -315,7 +321,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], dict, dict]:
+def transfer_source(path: str, model_cfg: SentimentConfig, backward: str = "") -> tuple[list[str], dict, dict]:
     """(vocabulary, layer name -> weights, metadata) of the model a transfer run starts from: a
     sentiment model of the same shape, or a word language model (`textgen train wordlm`, pretraining).
 
@@ -329,7 +335,12 @@ def transfer_source(path: str, model_cfg: SentimentConfig) -> tuple[list[str], d
     info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
             "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
     if isinstance(source.config, WordLMConfig):
-        return (*_from_language_model(path, source, model_cfg), {**info, "task": "wordlm"})
+        back = _backward_language_model(backward, source, model_cfg) if backward else None
+        return (*_from_language_model(path, source, model_cfg, back),
+                {**info, "task": "wordlm", **({"backward_path": str(backward)} if backward else {})})
+    if backward:
+        raise ConfigError(f"--init-from-backward goes with --init-from a forward word language model; {path} is a "
+                          f"{source.task} model")
     if not isinstance(source.config, SentimentConfig):
         raise ConfigError(f"--init-from {path}: a {source.task} model; transfer needs a sentiment model "
                           "or a word language model")
@@ -363,12 +374,34 @@ def extend_vocabulary(source: tuple, own: list[str], most: int, max_tokens: int)
     return vocabulary + new, weights, {**info, "words_added": len(new), "first_words_added": new[:20]}
 
 
-def _from_language_model(path, source, model_cfg: SentimentConfig) -> tuple[list[str], dict]:
+def _backward_language_model(path: str, forward, model_cfg: SentimentConfig):
+    """The backward language model for the backward direction: a `--backward` word LM with the
+    forward one's shape and vocabulary, for a bidirectional sentiment model."""
+    from textgen.artifacts import load_model_dir
+    from textgen.models.word_lm import vocabulary_of
+
+    back = load_model_dir(path)
+    if not isinstance(back.config, WordLMConfig) or not back.config.backward:
+        raise ConfigError(f"--init-from-backward {path}: not a backward word language model (train wordlm --backward)")
+    if forward.config.backward:
+        raise ConfigError("--init-from with --init-from-backward must be a forward language model (this one reads backwards)")
+    if not model_cfg.rnn.bidirectional:
+        raise ConfigError("--init-from-backward starts the backward direction of a bidirectional model: add --bidirectional")
+    ours = {k: v for k, v in config_lib.to_dict(forward.config).items() if k != "backward"}
+    theirs = {k: v for k, v in config_lib.to_dict(back.config).items() if k != "backward"}
+    if ours != theirs or vocabulary_of(back.model) != vocabulary_of(forward.model):
+        raise ConfigError(f"--init-from-backward {path}: its shape or vocabulary differs from the forward model's; "
+                          "train both on the same corpus with the same flags")
+    return back
+
+
+def _from_language_model(path, source, model_cfg: SentimentConfig, backward=None) -> tuple[list[str], dict]:
     """The vocabulary, embedding and recurrent layers of a word language model, named as the
     sentiment model names them. Its ids are the sentiment vectorizer's ids for the same vocabulary
-    (`textgen.models.word_lm`), so embedding row i is word i in both. A bidirectional layer starts
-    both directions from the language model's layer (the backward direction reads the words in
-    reverse with the forward reader's weights: a warm start, not a backward model)."""
+    (`textgen.models.word_lm`), so embedding row i is word i in both. A bidirectional layer's
+    forward direction starts from the language model's layer, its backward direction from the
+    `backward` model's (which read the texts last word first, as that direction does) or, without
+    one, from the forward reader's too (a warm start, not a backward model)."""
     from textgen.models.word_lm import vocabulary_of
 
     lm = source.config
@@ -386,7 +419,10 @@ def _from_language_model(path, source, model_cfg: SentimentConfig) -> tuple[list
     weights = {"embedding": model.get_layer("embedding").get_weights()}  # (vocab, embedding_dim)
     for i in range(lm.rnn.layers):
         w = model.get_layer(f"rnn_{i}").get_weights()
-        weights[f"bi_rnn_{i}" if model_cfg.rnn.bidirectional else f"rnn_{i}"] = w + w if model_cfg.rnn.bidirectional else w
+        if model_cfg.rnn.bidirectional:  # Bidirectional's weights: the forward layer's, then the backward one's
+            weights[f"bi_rnn_{i}"] = w + (backward.model.get_layer(f"rnn_{i}").get_weights() if backward else w)
+        else:
+            weights[f"rnn_{i}"] = w
     return vocabulary_of(model), weights
 
 
