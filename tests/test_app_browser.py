@@ -131,25 +131,3 @@ def test_toolbar_offers_no_deploy(page, app_url):
     assert "Print" in items and "Clear cache" not in items and "Rerun" not in items, items
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
-
-
-def test_eight_sessions_generate_at_once(browser, app_url):
-    contexts = [browser.new_context() for _ in range(8)]
-    try:
-        pages = [c.new_page() for c in contexts]
-        for i, pg in enumerate(pages):
-            pg.set_default_timeout(240_000)
-            _open(pg, app_url, "")
-            pg.get_by_role("textbox", name="Prompt").fill(f"Session {i}: ")
-        for pg in pages:  # click all before waiting for any: the server runs them together
-            pg.get_by_role("button", name="Generate").click()
-        for i, pg in enumerate(pages):
-            pg.get_by_text(re.compile(r"chars/s")).wait_for()
-            wait_idle(pg, 240_000)
-            expect_no_exception(pg)
-            code = pg.locator('[data-testid="stCode"]').first.inner_text()
-            assert code.startswith(f"Session {i}: ")
-        _shot(pages[-1], "generate_concurrent")
-    finally:
-        for c in contexts:
-            c.close()
