@@ -166,6 +166,27 @@ class Task:
         return None
 
 
+class LanguageModelTask(Task):
+    """A task whose model predicts the next token at every position: logits (batch, time, vocab)
+    against ids (batch, time), one cross-entropy (so the multi-worker loop can train it too)."""
+
+    multiworker: ClassVar[bool] = True
+
+    def compile(self, model, cfg, optimizer) -> None:
+        """Cross-entropy from logits; Keras casts bfloat16/float16 logits to float32 before reducing."""
+        import keras
+
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=cfg.jit_compile)
+
+    def per_element_loss(self):
+        import keras
+        import tensorflow as tf
+
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+        return lambda y, logits: loss(y, tf.cast(logits, tf.float32))  # (batch, time)
+
+
 _TASKS: dict[str, Task] = {}
 
 

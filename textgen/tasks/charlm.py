@@ -9,7 +9,7 @@ import math
 from textgen.cardkit import Facts, Table, evaluated, num
 from textgen.config import CharLMConfig, TrainConfig
 from textgen.errors import TextgenError
-from textgen.tasks import Task, TaskData, register
+from textgen.tasks import LanguageModelTask, TaskData, register
 
 # Anchors: published or measured reference numbers, printed on the card beside ours.
 SHAKESPEARE_TARGET_NATS = 1.47
@@ -22,7 +22,7 @@ SHAKESPEARE_ANCHORS = (  # (reference, loss in nats/char)
 EXAMPLE_PROMPT = "ROMEO:"  # the card's examples
 
 
-class CharLMTask(Task):
+class CharLMTask(LanguageModelTask):
     name = "charlm"
     config_class = CharLMConfig
     help = "character language model"
@@ -30,7 +30,6 @@ class CharLMTask(Task):
     datasets_help = "tiny_shakespeare"
     token = "character"
     models = "character models"
-    multiworker = True
     generates = True
 
     def add_flags(self, p: argparse.ArgumentParser) -> None:
@@ -125,20 +124,6 @@ class CharLMTask(Task):
         from textgen.models import build_char_lm
 
         return build_char_lm(model_cfg, vocabulary)
-
-    def compile(self, model, cfg, optimizer) -> None:
-        """Cross-entropy from logits; Keras casts bfloat16/float16 logits to float32 before reducing."""
-        import keras
-
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=cfg.jit_compile)
-
-    def per_element_loss(self):
-        import keras
-        import tensorflow as tf
-
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-        return lambda y, logits: loss(y, tf.cast(logits, tf.float32))  # (batch, time)
 
     def epoch_sampler(self, model_cfg, vocabulary, length: int, export):
         """`length` characters sampled (temperature 0.8, seed = epoch) from a float32 copy of the weights."""

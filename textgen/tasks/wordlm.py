@@ -15,12 +15,12 @@ import argparse
 from textgen.cardkit import Facts, Table, evaluated, num
 from textgen.config import TrainConfig, WordLMConfig
 from textgen.errors import TextgenError
-from textgen.tasks import Task, TaskData, register
+from textgen.tasks import LanguageModelTask, TaskData, register
 
 EVAL_WINDOW = 100  # words per evaluated window (state reset per window, as in training)
 
 
-class WordLMTask(Task):
+class WordLMTask(LanguageModelTask):
     name = "wordlm"
     config_class = WordLMConfig
     help = "word-level language model (pretraining for sentiment)"
@@ -28,7 +28,6 @@ class WordLMTask(Task):
     datasets_help = "aclimdb | imdb_reviews (every split but test) or a text corpus"
     token = "word"
     models = "word language models"
-    multiworker = True
 
     def add_flags(self, p: argparse.ArgumentParser) -> None:
         t, m = TrainConfig(), WordLMConfig()
@@ -117,21 +116,6 @@ class WordLMTask(Task):
         from textgen.models.word_lm import build_word_lm
 
         return build_word_lm(model_cfg, vocabulary)
-
-    def compile(self, model, cfg, optimizer) -> None:
-        """Cross-entropy from logits over the whole vocabulary (Keras casts mixed-precision logits
-        to float32 before reducing)."""
-        import keras
-
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=cfg.jit_compile)
-
-    def per_element_loss(self):
-        import keras
-        import tensorflow as tf
-
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-        return lambda y, logits: loss(y, tf.cast(logits, tf.float32))  # (batch, time)
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
                  baselines=False, baseline_train_limit=0, streams=64) -> dict:
