@@ -74,6 +74,8 @@ def test_card_numbers_come_from_metadata(run, model_dir):
     assert "| nanoGPT, its CPU configuration (validation) | 1.88 | 2.71 |" in text
     assert f"| parameters | {load_model_dir(model_dir).model.count_params():,} |" in text
     assert f"| training time | {meta['training_time_s']:.1f} s" in text
+    hw = meta["hardware"]  # the training time is stated with the machine it was measured on
+    assert hw["cpu_cores"] >= 1 and hw["cpu"] and f"| trained on | {hw['cpu_cores']} CPU core(s), {hw['cpu']}; " in text
     assert f"| seed | {meta['seed']} |" in text
     assert f"| source commit | {meta['git_commit']} |" in text
     assert f"- Target (test loss <= 1.47 nats/char): not met, {m['loss_nats'] - 1.47:.4f} nats/char above it." in text
@@ -186,6 +188,38 @@ def test_vader_verdicts_and_anchor_rows():
     assert ("Kim 2014 CNN", "81.50 %") in rows
     movies = next(r for r in rows if r[0] == "vader_sentiment/movies test, re-evaluated" and len(r) == 7)
     assert movies[2] == "100.00 %" and movies[5] == f"{np.mean([0.2, 0.5, 0.5, 0.5, 0.5]):.3f}"
+
+
+def test_held_out_evaluations_are_checked_recorded_and_shown(tmp_path):
+    from textgen.config import SentimentConfig
+
+    labels = [1, 0, 1, 0, 1]
+    (tmp_path / "metadata.json").write_text(json.dumps({"task": "sentiment", "dataset": {"name": "vader_sentiment/all"}}))
+
+    def held(dataset, trained_on, scores, lexicon):
+        r = _result(dataset, labels, scores, [0.5] * 5)
+        r.update(task="sentiment", model_dir=f"runs/holdout/{trained_on}", trained_on=trained_on,
+                 baselines_trained_on=trained_on,
+                 baseline_vader=classification_metrics(np.asarray(labels), np.asarray(lexicon), 0.5))
+        return r
+
+    good, worse = [0.9, 0.1, 0.8, 0.2, 0.7], [0.9, 0.9, 0.8, 0.2, 0.2]  # accuracy 1.0 and 0.6
+    meta = card.record_held_out(tmp_path, held("vader_sentiment/nyt", "vader_sentiment/all_but_nyt", good, worse))
+    meta = card.record_held_out(tmp_path, held("vader_sentiment/tweets", "vader_sentiment/all_but_tweets", worse, good))
+    assert set(meta["held_out"]) == {"vader_sentiment/nyt:test", "vader_sentiment/tweets:test"}
+    # not held out: the model trained on every domain, or on the very domain it is measured on
+    for trained_on in ("vader_sentiment/all", "vader_sentiment/all_but_nyt"):
+        with pytest.raises(card.CardError, match="not held out"):
+            card.record_held_out(tmp_path, held("vader_sentiment/amazon" if trained_on.endswith("nyt") else
+                                                "vader_sentiment/nyt", trained_on, good, good))
+    with pytest.raises(card.CardError, match="not held out"):
+        card.record_held_out(tmp_path, held("vader_sentiment/movies", "vader_sentiment/all_but_nyt", good, good))
+    f = card.Facts("vader_sentiment", meta, SentimentConfig(), 1000, 10, 20, False)
+    assert card.verdicts(f)[-1] == ("On text it never trained on, beats the VADER lexicon on: vader_sentiment/nyt "
+                                    "(+40.00 points); not on: vader_sentiment/tweets (-40.00 points).")
+    table = dict(card.sentiment_tables(f))["On text it never trained on (accuracy)"]
+    assert table.rows[0] == ("vader_sentiment/nyt test", "`runs/holdout/vader_sentiment/all_but_nyt` "
+                             "(vader_sentiment/all_but_nyt)", "5", "100.00 %", "60.00 %", "40.00 %", "60.00 %")
 
 
 def test_anchor_sets_follow_task_dataset_and_name(run):

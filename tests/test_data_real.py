@@ -109,6 +109,21 @@ def test_vader_all_and_examples(prepared_data_dir):
     assert any("&" in t for t in texts)  # entities were unescaped, not dropped
 
 
+@pytest.mark.slow
+def test_vader_all_but_one_domain_holds_the_other_three(prepared_data_dir, vader_sdist_dir):
+    data.prepare("vader_sentiment/all_but_tweets", data_dir=prepared_data_dir, manual_dir=vader_sdist_dir)
+    summary = data.describe("vader_sentiment/all_but_tweets", data_dir=prepared_data_dir)
+    others = [d for d in VADER if d != "tweets"]
+    for split in ("train", "validation", "test"):
+        assert summary["splits"][split]["labels"] == {
+            "neg": sum(VADER[d][split][0] for d in others), "pos": sum(VADER[d][split][1] for d in others)}
+    texts = lambda name, split: {ex["text"] for ex in data.load_sentiment_corpus(  # noqa: E731
+        name, split, data_dir=prepared_data_dir).as_numpy_iterator()}
+    held = set().union(*(texts("vader_sentiment/all_but_tweets", s) for s in ("train", "validation", "test")))
+    tweets = set().union(*(texts("vader_sentiment/tweets", s) for s in ("train", "validation", "test")))
+    assert held and tweets and not held & tweets
+
+
 # --------------------------------------------------------------------------------------------
 # Altered source files are refused and leave nothing behind
 

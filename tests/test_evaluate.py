@@ -102,7 +102,7 @@ def movies_data_dir(vader_sdist_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_sentiment_training_and_baselines(movies_data_dir, tmp_path, capsys):
+def test_sentiment_training_and_baselines(movies_data_dir, vader_sdist_dir, tmp_path, capsys):
     model_cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=16, bidirectional=True), max_tokens=5000,
                                 sequence_length=40, embedding_dim=16)
     cfg = train.TrainConfig(epochs=2, batch_size=64, learning_rate=0.005, train_limit=3000, seed=1,
@@ -126,6 +126,23 @@ def test_sentiment_training_and_baselines(movies_data_dir, tmp_path, capsys):
     assert ev["baseline_vader"]["accuracy"] > 0.55 and ev["baseline_tfidf_logreg"]["accuracy"] > 0.55
     assert ev["baseline_tfidf_logreg"]["train_examples"] == 2000
     assert sum(map(sum, ev["model"]["confusion_matrix"])) == 300
+    assert ev["trained_on"] == "vader_sentiment/movies" and "baselines_trained_on" not in ev
+
+    # On a domain it never trained on, with the TF-IDF baseline fit on the model's own training texts:
+    # a held-out result the card records (and refuses for the domain it trained on).
+    from textgen import card, data
+
+    data.prepare("vader_sentiment/tweets", data_dir=movies_data_dir, manual_dir=vader_sdist_dir)
+    argv = ["evaluate", str(out), "--dataset", "vader_sentiment/tweets", "--data-dir", str(movies_data_dir), "--limit",
+            "100", "--baselines", "--baseline-train-dataset", "vader_sentiment/movies", "--baseline-train-limit", "500",
+            "--json"]
+    assert cli.main(argv) == 0
+    held = json.loads(capsys.readouterr().out)
+    assert held["dataset"] == "vader_sentiment/tweets" and held["baselines_trained_on"] == "vader_sentiment/movies"
+    assert held["baseline_tfidf_logreg"]["train_examples"] == 500 and held["model"]["examples"] == 100
+    assert "vader_sentiment/tweets:test" in card.record_held_out(out, held)["held_out"]
+    with pytest.raises(card.CardError, match="not held out"):
+        card.record_held_out(out, ev)
 
 
 @pytest.mark.slow

@@ -240,7 +240,7 @@ def test_kill_9_during_export_leaves_old_or_new_and_no_leftovers(model_source, t
     seen = {_complete_export(target)}
     assert None not in seen
     # Start-up (imports) is most of a run; the staging and the swap fall in its last quarter.
-    for fraction in (0.5, 0.8, 0.9, 0.97):
+    for fraction in (0.85, 0.93, 0.98):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         time.sleep(duration * fraction)
         proc.kill()

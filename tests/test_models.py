@@ -142,11 +142,12 @@ def test_rnn_layers_refuses_a_model_without_rnn():
 
 
 def sentiment(kind: str, vocabulary: list[str], *, bidirectional: bool = True, sequence_length: int = 12,
-              layers: int = 2, seed: int = 0, valence_head: bool = True, pooling: str = "last") -> keras.Model:
+              layers: int = 2, seed: int = 0, valence_head: bool = True, pooling: str = "last",
+              standardize: str = "lower_and_strip_punctuation") -> keras.Model:
     cfg = SentimentConfig(rnn=RNNConfig(cell=kind, units=4, layers=layers, bidirectional=bidirectional,
                                         dropout=0.2),
                           max_tokens=50, sequence_length=sequence_length, embedding_dim=3, valence_head=valence_head,
-                          pooling=pooling)
+                          pooling=pooling, standardize=standardize)
     model = build_sentiment_model(cfg, vocabulary)
     randomise(model, seed)
     return model
@@ -224,13 +225,15 @@ def test_saved_models_load_in_a_fresh_process(tmp_path, word_vocabulary):
             ("charlm", char_lm(kind, seed=10 + i), lm_inputs),
             ("sentiment", sentiment(kind, word_vocabulary, seed=20 + i), text_inputs),
             ("pooled", sentiment(kind, word_vocabulary, seed=30 + i, pooling="max_mean", layers=1), text_inputs),
-        ]:
+        ] + ([("emoticons", sentiment(kind, word_vocabulary + [":)", ":("], seed=40, layers=1,
+                                      standardize="lower_keep_emoticons"), ["good film :)", "boring :( zebras", ""])]
+             if kind == "gru" else []):  # textgen.standardize's registered function
             path = tmp_path / f"{task}_{kind}.keras"
             model.save(path)
             out = model(np.array(inputs))
             out = {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) else {"output": np.asarray(out)}
             np.savez(tmp_path / f"{task}_{kind}.npz", **out)
-            custom = kind in ("minimal_gru", "peephole_lstm") or task == "pooled"  # textgen.layers
+            custom = kind in ("minimal_gru", "peephole_lstm") or task in ("pooled", "emoticons")  # textgen's
             entries.append({"path": str(path), "custom": custom,
                             "inputs": inputs, "expected": str(tmp_path / f"{task}_{kind}.npz")})
     manifest = tmp_path / "manifest.json"

@@ -67,7 +67,7 @@ def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tm
     argv = ["train", "wordlm", "--dataset", "aclimdb", "--data-dir", str(prepared_data_dir), "--out", str(out),
             "--cell", "gru", "--units", "8", "--embedding-dim", "4", "--max-tokens", "500", "--epochs", "2",
             "--steps-per-epoch", "3", "--validation-steps", "2", "--batch-size", "4", "--seq-len", "20",
-            "--seed", "2", "--backward", "--quiet", "--set", "train_limit=300"]
+            "--seed", "2", "--backward", "--quiet", "--set", "train_limit=300", "--no-test"]
     assert cli.main(argv) == 0
     md = artifacts.load_model_dir(out)
     assert md.task == "wordlm" and md.config.backward and md.config.max_tokens == 500
@@ -75,20 +75,26 @@ def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tm
     assert splits["train"].startswith("train + unsupervised (300 texts") and "test" not in splits["train"]
     assert splits["validation"] == "last 5000 texts of unsupervised"  # 10 % of the 50,000, held out first
     assert len(md.metadata["word_counts"]) == 500 and md.metadata["backward"] is True
-    test = md.metadata["metrics"]
-    assert test["split"] == "test" and test["words"] > 1_000_000 and test["baseline_unigram"]["loss_nats"] > 0
+    # --no-test: training never read the test reviews (they are scored once, below, by evaluate)
+    assert md.metadata["metrics"] == {} and md.metadata["test_scored_by_training"] is False
 
     capsys.readouterr()
     assert cli.main(["evaluate", str(out), "--data-dir", str(prepared_data_dir), "--split", "test",
                      "--limit", "50", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["task"] == "wordlm" and 0 < result["words"] < 50 * 1000 and result["loss_nats"] > 0
-    assert cli.main(["card", str(out), "--command", "textgen " + " ".join(argv)]) == 0
-    assert "A word-level language model reading texts backwards" in (out / "README.md").read_text()
+    printed = capsys.readouterr().out
+    test = json.loads(printed)
+    assert test["task"] == "wordlm" and 0 < test["words"] < 50 * 1000 and test["loss_nats"] > 0
+    assert test["baseline_unigram"]["loss_nats"] > 0
+    (tmp_path / "test.json").write_text(printed)
+    assert cli.main(["card", str(out), "--command", "textgen " + " ".join(argv), "--evaluation",
+                     str(tmp_path / "test.json")]) == 0
+    text = (out / "README.md").read_text()
+    assert "A word-level language model reading texts backwards" in text
+    assert "not read by training (--no-test)" in text and "aclimdb test, re-evaluated" in text
     assert cli.main(["card", str(out), "--check"]) == 0
     from textgen.card import metric_rows  # the app's Models page
 
-    rows = metric_rows(md.metadata)
+    rows = metric_rows(artifacts.load_model_dir(out).metadata)
     assert rows[0]["reader"] == "this model" and rows[0]["words"] == test["words"] and "characters" not in rows[0]
     assert rows[1]["reader"] == "unigram" and rows[1]["loss (nats/word)"] == test["baseline_unigram"]["loss_nats"]
     assert cli.main(["export", str(out), "--out", str(tmp_path / "exported")]) == 0

@@ -11,6 +11,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from textgen import cells  # noqa: E402,F401  (registers MinimalGRUCell, PeepholeLSTMCell)
 from textgen.cells import MinimalGRUCell, PeepholeLSTMCell  # noqa: E402
 from textgen.layers import MaskedMaxMeanPooling, ReversibleEmbedding  # noqa: E402  (registered on import)
+from textgen.standardize import lower_keep_emoticons  # noqa: E402,F401  (a registered TextVectorization standardize)
 
 __version__ = "0.1.0"
 __all__ = ["MaskedMaxMeanPooling", "MinimalGRUCell", "PeepholeLSTMCell", "__version__"]

@@ -78,6 +78,40 @@ def record_evaluation(model_dir: str | os.PathLike, evaluation: dict) -> dict:
     return metadata
 
 
+HELD_OUT_KEY = "held_out"  # metadata.json: evaluations on data the measured model never trained on
+
+
+def record_held_out(model_dir: str | os.PathLike, evaluation: dict) -> dict:
+    """Adds one `textgen evaluate --json` result on data the evaluated model never trained on to
+    metadata.json's "held_out" (atomically), keyed "dataset:split".
+
+    The evaluated model may be this one or another of the same task (e.g. this recipe trained with
+    one domain left out, `vader_sentiment/all_but_tweets`, evaluated on `vader_sentiment/tweets`).
+    Its training dataset and the evaluated one must share no source collection (`catalog.disjoint`).
+
+    Raises:
+        CardError: not an evaluation, another task, or the evaluated data overlaps its training data.
+    """
+    from textgen import catalog
+    from textgen.artifacts import METADATA_FILE, read_json, write_json
+
+    path = Path(model_dir)
+    if not isinstance(evaluation, dict) or not {"task", "dataset", "split", "trained_on"} <= set(evaluation):
+        raise CardError("a held-out evaluation must be the JSON object printed by `textgen evaluate --json` "
+                        "with a --dataset, of a model whose metadata names its training dataset")
+    metadata = read_json(path / METADATA_FILE)
+    if evaluation["task"] != metadata.get("task"):
+        raise CardError(f"the held-out evaluation is of a {evaluation['task']} model; "
+                        f"{path} holds a {metadata.get('task')} model")
+    if not catalog.disjoint(evaluation["trained_on"], evaluation["dataset"]):
+        raise CardError(f"the held-out evaluation is not held out: the model trained on {evaluation['trained_on']}, "
+                        f"which shares texts with {evaluation['dataset']}")
+    kept = {k: v for k, v in evaluation.items() if k != "task"}
+    metadata.setdefault(HELD_OUT_KEY, {})[f"{evaluation['dataset']}:{evaluation['split']}"] = kept
+    write_json(path / METADATA_FILE, metadata)
+    return metadata
+
+
 def record_notes(model_dir: str | os.PathLike, notes: str) -> dict:
     """Stores the card's free notes in metadata.json (atomically); "" removes them."""
     from textgen.artifacts import METADATA_FILE, read_json, write_json
@@ -152,8 +186,8 @@ def render_card(f: Facts, command: str, title: str, samples: list[tuple[float, s
 
 
 def write_card(model_dir: str | os.PathLike, *, command: str | None = None, title: str | None = None,
-               evaluations: Sequence[dict] = (), sample_seed: int = SAMPLE_SEED, sample_length: int = SAMPLE_LENGTH,
-               prompt: str = "", notes: str | None = None) -> Path:
+               evaluations: Sequence[dict] = (), held_out: Sequence[dict] = (), sample_seed: int = SAMPLE_SEED,
+               sample_length: int = SAMPLE_LENGTH, prompt: str = "", notes: str | None = None) -> Path:
     """Records `evaluations` into metadata.json, then writes `model_dir/README.md` atomically.
 
     Args:
@@ -161,6 +195,8 @@ def write_card(model_dir: str | os.PathLike, *, command: str | None = None, titl
             "command" (refused when neither exists).
         title: the card's heading (default: the directory name).
         evaluations: `textgen evaluate --json` results of this model to record first.
+        held_out: `textgen evaluate --json` results on data the evaluated model (this one or one of
+            this recipe trained on less) never trained on (`record_held_out`).
         sample_seed, sample_length, prompt: the character models' samples (3 temperatures).
         notes: Markdown shown under "## Notes" (what was tried, how far from a target); recorded in
             metadata.json so `--check` keeps it. None = keep the recorded notes, "" = remove them.
@@ -187,6 +223,8 @@ def write_card(model_dir: str | os.PathLike, *, command: str | None = None, titl
     metadata = md.metadata
     for evaluation in evaluations:
         metadata = record_evaluation(path, evaluation)
+    for evaluation in held_out:
+        metadata = record_held_out(path, evaluation)
     if notes is not None:
         metadata = record_notes(path, notes)
     f = facts_of(path, md.model, md.config, metadata)

@@ -70,11 +70,14 @@ def model_table(f: Facts) -> Table:
         *((f"corpus file {i + 1}", f"{Path(s['path']).name}: {s['bytes']:,} bytes, {s['characters']:,} characters, "
            f"{s['encoding']}, sha256 {s['sha256']}") for i, s in enumerate((ds.get("corpus") or {}).get("sources", []))),
         ("training time", _duration(m.get("training_time_s"))),
+        *([("trained on", _hardware(m["hardware"]))] if m.get("hardware") else []),
         ("epochs run", f"{m.get('epochs_run')} (best {val.get('best_epoch')}, stopped early: "
                        f"{'yes' if m.get('stopped_early') else 'no'}, resumes: {m.get('resumes', 0)})"),
         ("best validation loss", _num(val.get("best_loss"))),
         *([("best validation accuracy (picked the epoch)", _pct(val["best_accuracy"]))]
           if val.get("best_accuracy") is not None else []),
+        *([("test split", "not read by training (--no-test): chosen on validation only, then scored once with "
+                          "`textgen evaluate` (the re-evaluated rows)")] if m.get("test_scored_by_training") is False else []),
         ("seed", str(m.get("seed"))),
         ("precision / strategy", f"{m.get('precision')} / {m.get('strategy')} ({m.get('num_replicas')} replica(s))"),
         ("source commit", str(m.get("git_commit"))),
@@ -96,12 +99,18 @@ def verdicts(f: Facts) -> list[str]:
     return tasks.get(f.task).card_verdicts(f) if f.task in tasks.names() else []
 
 
+def _hardware(h: dict) -> str:
+    gpus = h.get("gpus") or []
+    return (f"{h.get('cpu_cores')} CPU core(s), {h.get('cpu')}; "
+            + (f"{len(gpus)} GPU(s)" if gpus else "no GPU"))
+
+
 def metric_rows(metadata: dict) -> list[dict]:
     """The test metrics and every recorded evaluation, each next to the baselines scored on the same
     examples, as flat rows for a table (the app's Models page). Numbers are metadata.json's own."""
     dataset = metadata.get("dataset")
     name = dataset.get("name", "?") if isinstance(dataset, dict) else str(dataset or "?")
-    results = [(f"{name} test", metadata.get("metrics") or {})]
+    results = [(f"{name} test", metadata["metrics"])] if metadata.get("metrics") else []  # {}: --no-test
     results += [(f"{key.replace(':', ' ')}, re-evaluated", r) for key, r in sorted((metadata.get("evaluations") or {}).items())]
     rows = []
     for where, r in results:

@@ -22,7 +22,8 @@ def registered_classes(keras_file: str | os.PathLike) -> tuple[str, ...]:
 
     Read from the archive's config.json, not from the Python objects: Keras writes
     `"registered_name": "textgen>MinimalGRUCell"` for a class registered with
-    `keras.saving.register_keras_serializable(package="textgen")`, and None or the bare class name
+    `keras.saving.register_keras_serializable(package="textgen")`, `"config": "textgen>name"` (with
+    `"registered_name": "function"`) for a registered function, and None or the bare class name
     for its own classes. Sorted, each once.
 
     Raises:
@@ -41,6 +42,8 @@ def registered_classes(keras_file: str | os.PathLike) -> tuple[str, ...]:
             name = node.get("registered_name")
             if isinstance(name, str) and ">" in name:
                 found.add(name)
+            elif name == "function" and isinstance(node.get("config"), str) and ">" in node["config"]:
+                found.add(node["config"])  # a registered function, e.g. textgen>lower_keep_emoticons
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

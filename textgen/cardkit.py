@@ -64,10 +64,16 @@ def short_of(accuracy: float, target: float) -> str:
     return "met" if accuracy >= target else f"not met, {100 * (target - accuracy):.2f} percentage points short"
 
 
+def test_result(f: Facts) -> dict:
+    """The model's result on its dataset's test split: training's, or under --no-test the one
+    `textgen evaluate` recorded ({} when neither)."""
+    return f.metadata.get("metrics") or (f.metadata.get("evaluations") or {}).get(f"{f.dataset}:test") or {}
+
+
 def evaluated(f: Facts) -> list[tuple[str, dict]]:
-    """(label, result) for the test metrics of training and every recorded evaluation."""
+    """(label, result) for the test metrics of training (none under --no-test) and every recorded evaluation."""
     metrics = f.metadata.get("metrics") or {}
-    out = [(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)]
+    out = [(f"{metrics.get('dataset')} {metrics.get('split')}", metrics)] if metrics else []  # {}: --no-test
     for key, r in sorted((f.metadata.get("evaluations") or {}).items()):
         out.append((f"{r.get('dataset')} {r.get('split')}, re-evaluated", r))
     return out

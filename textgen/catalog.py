@@ -6,7 +6,7 @@ The lowest of the data modules: `textgen.corpus` (a user's own corpora) and `tex
 - `tiny_shakespeare`: the TFDS catalog dataset (one example per split: the whole text).
 - `imdb_reviews`: the TFDS catalog dataset (needs the original archive or the network).
 - `aclimdb`: our builder in `datasets/aclimdb/` for a manually supplied IMDB archive.
-- `vader_sentiment/{movies,tweets,amazon,nyt,all}`: our builder in `datasets/vader_sentiment/`.
+- `vader_sentiment/{movies,tweets,amazon,nyt,all,all_but_<domain>}`: our builder in `datasets/vader_sentiment/`.
 
 No TensorFlow at import time: `load_builder_module` imports TFDS when it first runs.
 """
@@ -40,6 +40,12 @@ class DatasetSpec:
     sha256: tuple[str, ...]  # accepted sha256 values of `manual_file`
     host: tuple[str, int] | None  # (host, port) probed before a network download; None: never downloads
     user: bool = False  # a user's own text corpus (`textgen data prepare text`, datasets/text_corpus/)
+    # The collections its rows come from: two datasets that share none have no text in common (a
+    # model trained on one and evaluated on the other is measured on a domain it never saw). () = (name,).
+    parts: tuple[str, ...] = ()
+
+    def sources(self) -> frozenset[str]:
+        return frozenset(self.parts or (self.name,))
 
 
 _SPECS: dict[str, DatasetSpec] = {}
@@ -69,15 +75,26 @@ _add(DatasetSpec(
     sha256=(IMDB_ORIGINAL_SHA256, "91ab3079f70de8a9697b762bba75c97e4c82d1f1b49e151618e666091fb6a7fc"),
     host=None,  # never downloads: the archive must be in manual_dir
 ))
-for _domain in ("movies", "tweets", "amazon", "nyt", "all"):
+VADER_DOMAINS = ("movies", "tweets", "amazon", "nyt")
+_VADER_PARTS = {**{d: (d,) for d in VADER_DOMAINS}, "all": VADER_DOMAINS,
+                **{f"all_but_{d}": tuple(o for o in VADER_DOMAINS if o != d) for d in VADER_DOMAINS}}
+for _domain, _parts in _VADER_PARTS.items():
     _add(DatasetSpec(
         name=f"vader_sentiment/{_domain}", builder="vader_sentiment", config=_domain, kind="sentiment", local=True,
+        parts=tuple(f"vader_sentiment/{p}" for p in _parts),
         manual_file="vaderSentiment-3.3.2.tar.gz", url="https://pypi.org/project/vaderSentiment/3.3.2/ (sdist)",
         sha256=("5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",),
         host=("pypi.org", 443),  # the builder fetches the sdist with pip when it is not in manual_dir
     ))
 
 DATASET_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+def disjoint(a: str, b: str) -> bool:
+    """True when catalog datasets `a` and `b` share no source collection (unknown names: only when they differ)."""
+    sa = _SPECS[a].sources() if a in _SPECS else frozenset((a,))
+    sb = _SPECS[b].sources() if b in _SPECS else frozenset((b,))
+    return not (sa & sb)
 CATALOG_NAMES = DATASET_NAMES  # the names a user's corpus may not take
 
 

@@ -22,6 +22,9 @@ from typing import Any, TypeVar
 
 from textgen.errors import TextgenError
 
+# Word standardisations (textgen/standardize.py implements them; kept here so configs import no TF).
+STANDARDIZE_CHOICES = ("lower_and_strip_punctuation", "lower", "lower_keep_emoticons")
+
 CELL_KINDS = ("simple_rnn", "gru", "lstm", "minimal_gru", "peephole_lstm")
 
 T = TypeVar("T")
@@ -141,7 +144,8 @@ class SentimentConfig:
     sequence_length: int = 256  # words kept per text (longer texts are cut, shorter padded right)
     embedding_dim: int = 64  # size of each word embedding
     valence_head: bool = True  # add the linear valence output (trained only where the corpus has it)
-    standardize: str = "lower_and_strip_punctuation"  # TextVectorization standardisation
+    # How text becomes words (textgen/standardize.py): "lower_keep_emoticons" keeps ":)" as a token.
+    standardize: str = "lower_and_strip_punctuation"
     # How the last recurrent layer is read: "last" = its final state (the classic many-to-one
     # reading); "max_mean" = max and mean of its outputs over the words (masked), which lets a
     # long review's strongest phrases count wherever they are.
@@ -157,7 +161,7 @@ class SentimentConfig:
         _check_range("max_tokens", self.max_tokens, 3, None)
         _check_range("sequence_length", self.sequence_length, 1, None)
         _check_range("embedding_dim", self.embedding_dim, 1, None)
-        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
+        _check_choice("standardize", self.standardize, STANDARDIZE_CHOICES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +188,7 @@ class WordLMConfig:
         check_types(self)
         _check_range("max_tokens", self.max_tokens, 3, None)
         _check_range("embedding_dim", self.embedding_dim, 1, None)
-        _check_choice("standardize", self.standardize, ("lower_and_strip_punctuation", "lower"))
+        _check_choice("standardize", self.standardize, STANDARDIZE_CHOICES)
         if self.rnn.bidirectional:
             raise ConfigError("a bidirectional language model would read the words it must predict; "
                               "train a backward one (backward=true) instead")
@@ -362,6 +366,14 @@ class TrainConfig:
     # one (`train wordlm --backward`, same vocabulary) whose recurrent layers start the backward
     # direction, which reads the words in the order it learned them. "" = both directions from init_from.
     init_from_backward: str = ""
+    # Score the test split when training ends (metadata.json "metrics"). False for the variants of a
+    # model search: they are compared on validation only, and the one kept is scored once afterwards
+    # with `textgen evaluate` (its card says so).
+    score_test: bool = True
+    # Sentiment: adversarial training on the embedded words (Miyato et al. 2017, textgen.adversarial):
+    # each step also trains on the batch moved by this L2 radius per text, the way that raises the
+    # loss most. 0 = off. Costs a second forward and backward pass per step.
+    adversarial: float = 0.0
 
     def __post_init__(self):
         _check_range("epochs", self.epochs, 1, None)
@@ -387,6 +399,7 @@ class TrainConfig:
         _check_range("discriminative", self.discriminative, 1.0, 100.0)
         _check_range("unfreeze", self.unfreeze, 0, None)
         _check_range("extend_vocabulary", self.extend_vocabulary, 0, None)
+        _check_range("adversarial", self.adversarial, 0.0, 100.0)
         if self.init_from_backward and not self.init_from:
             raise ConfigError("init_from_backward needs init_from (the forward language model)")
         if self.seed is not None:

@@ -263,20 +263,27 @@ def tfidf_baseline(train_texts: list[str], train_labels: np.ndarray, texts: list
 
 def evaluate_sentiment_split(model, dataset: str, split: str, *, data_dir=None, manual_dir=None, limit: int = 0,
                              majority: Mapping[str, int] | None = None, baselines: bool = False,
-                             baseline_train_limit: int = 0) -> dict:
-    """Sentiment metrics on a split (first `limit` examples when > 0), with optional baselines."""
+                             baseline_train_limit: int = 0, baseline_train_dataset: str | None = None) -> dict:
+    """Sentiment metrics on a split (first `limit` examples when > 0), with optional baselines.
+
+    The TF-IDF baseline (and, without `majority`, the majority class) is fit on the train split of
+    `baseline_train_dataset` (default: `dataset`); a model measured on a domain it never trained on
+    is compared with a baseline fit on the same texts as the model, not on that domain's."""
     texts, labels, valence = _examples(dataset, split, limit, data_dir, manual_dir)
     result = {"dataset": dataset, "split": split, **evaluate_sentiment(model, texts, labels, valence)}
+    train_on = baseline_train_dataset or dataset
+    if baselines and baseline_train_dataset:
+        result["baselines_trained_on"] = train_on
     train = None
     if baselines and majority is None:
-        train = _examples(dataset, "train", baseline_train_limit, data_dir, manual_dir)
+        train = _examples(train_on, "train", baseline_train_limit, data_dir, manual_dir)
         values, counts = np.unique(train[1], return_counts=True)
         majority = {str(v): int(c) for v, c in zip(values, counts)}
     if majority:
         result["baseline_majority"] = majority_baseline(labels, majority)
     if baselines:
         if train is None:
-            train = _examples(dataset, "train", baseline_train_limit, data_dir, manual_dir)
+            train = _examples(train_on, "train", baseline_train_limit, data_dir, manual_dir)
         result["baseline_vader"] = vader_baseline(texts, labels, valence)
         result["baseline_tfidf_logreg"] = tfidf_baseline(train[0], train[1], texts, labels)
     return result
@@ -288,16 +295,19 @@ def evaluate_sentiment_split(model, dataset: str, split: str, *, data_dir=None, 
 
 def evaluate_model_dir(path: str | Path, *, dataset: str | None = None, split: str = "test",
                        text_file: str | None = None, limit: int = 0, baselines: bool = False,
-                       baseline_train_limit: int = 0, streams: int = 64, data_dir=None, manual_dir=None) -> dict:
+                       baseline_train_limit: int = 0, baseline_train_dataset: str | None = None, streams: int = 64,
+                       data_dir=None, manual_dir=None) -> dict:
     """Evaluates a model directory; returns one JSON-ready dict."""
     from textgen import tasks
     from textgen.artifacts import load_model_dir
 
     md = load_model_dir(path)
     dataset = dataset or (md.metadata.get("dataset") or {}).get("name")
-    result: dict = {"model_dir": str(path), "task": md.task}
+    trained_on = (md.metadata.get("dataset") or {}).get("name")
+    result: dict = {"model_dir": str(path), "task": md.task, **({"trained_on": trained_on} if trained_on else {})}
     # The task reads its own flags: --text-file (character models), --baselines (sentiment), ...
     result.update(tasks.for_config(md.config).evaluate(
         md.model, dataset, split, metadata=md.metadata, data_dir=data_dir, manual_dir=manual_dir, limit=limit,
-        text_file=text_file, baselines=baselines, baseline_train_limit=baseline_train_limit, streams=streams))
+        text_file=text_file, baselines=baselines, baseline_train_limit=baseline_train_limit,
+        baseline_train_dataset=baseline_train_dataset, streams=streams))
     return result

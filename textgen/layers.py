@@ -64,3 +64,26 @@ class ReversibleEmbedding(keras.layers.Embedding):
         shape = list(inputs.shape)
         shape = shape[:-1] + [self.input_dim] if reverse else shape + [self.output_dim]
         return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="textgen")
+class AddPerturbation(keras.layers.Layer):
+    """[x, r] -> x + r, keeping x's mask (`keras.layers.Add` drops a mask that one input lacks).
+
+    x (batch, time, features) are embedded words with their padding mask; r, of the same shape, is
+    the adversarial perturbation of `textgen.adversarial` (zeros at inference). Training models only.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        x, r = inputs
+        return x + ops.cast(r, x.dtype)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

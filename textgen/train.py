@@ -101,6 +101,20 @@ def _versions() -> dict:
             "numpy": np.__version__, "textgen": textgen.__version__}
 
 
+def _hardware() -> dict:
+    """Where the run trained (its training time means little without it): CPU model, the cores this
+    process may use, and the GPUs TensorFlow sees."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": cpu, "cpu_cores": cores, "gpus": gpus}
+
+
 def _git_commit() -> str | None:
     """The source checkout's commit (+ "-dirty" with uncommitted changes), or None."""
     repo = Path(__file__).resolve().parents[1]
@@ -213,7 +227,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
     keras.mixed_precision.set_global_policy(cfg.precision)
     try:
         with strategy.scope():
-            model = build_model(task, model_cfg, td.vocabulary)
+            model = tasks.get(task).training_model(model_cfg, cfg, td.vocabulary)
             compile_model(task, model, cfg, make_optimizer(cfg, steps * cfg.epochs, model))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
@@ -281,18 +295,20 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
     digest = distributed.weights_digest(final)
     history = {k: [h.get(k) for h in callback.history] for k in (callback.history[0] if callback.history else {})}
     metrics: dict = {}
-    if chief:
+    if chief and cfg.score_test:
         metrics = tasks.get(task).evaluate(final, dataset, "test", metadata=td.extra_metadata, data_dir=data_dir,
                                            manual_dir=manual_dir)
+    if chief:
         metadata = {
             "task": task,
             "dataset": {"name": dataset, **_dataset_info(dataset, data_dir, manual_dir), "splits": td.splits},
-            "metrics": metrics,
+            "metrics": metrics,  # {} under --no-test: the test split was not read
+            "test_scored_by_training": cfg.score_test,
             "validation": callback.validation_summary(),
             "epochs_run": callback.epoch, "stopped_early": callback.stopped_early, "resumes": callback.resumes,
             "training_time_s": round(callback.elapsed, 3), "seed": cfg.seed, "precision": cfg.precision,
             "strategy": cfg.strategy, "num_replicas": strategy.num_replicas_in_sync,
-            "versions": _versions(), "git_commit": _git_commit(), "weights_sha256": digest,
+            "versions": _versions(), "hardware": _hardware(), "git_commit": _git_commit(), "weights_sha256": digest,
             **td.extra_metadata,
         }
         _write_final(rd, final, model_cfg, cfg, history, metadata, f"{task} on {dataset}")

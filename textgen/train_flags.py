@@ -80,6 +80,9 @@ def add_train_flags(p: argparse.ArgumentParser, task: tasks.Task) -> None:
                    help=f"compute precision; weights stay float32 (default: {t.precision})")
     p.add_argument("--strategy", default=t.strategy, choices=STRATEGIES,
                    help="tf.distribute strategy; multiworker reads TF_CONFIG (default: default)")
+    p.add_argument("--test", dest="score_test", action=argparse.BooleanOptionalAction, default=t.score_test,
+                   help="score the test split when training ends; --no-test for the variants of a search, compared "
+                        "on validation only (score the kept one once with `textgen evaluate`) (default: on)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="strict config override, repeatable: a model key (rnn.units=64) or a train key "
                         "(train.learning_rate=0.001); value parsed as JSON (default: none)")
@@ -122,7 +125,7 @@ def train_configs(args) -> tuple:
                     "validation_steps": args.validation_steps, "batch_size": args.batch_size,
                     "learning_rate": args.learning_rate, "schedule": args.schedule, "clipnorm": args.clipnorm,
                     "patience": args.patience, "seed": args.seed, "precision": args.precision,
-                    "strategy": args.strategy, **task_train}
+                    "strategy": args.strategy, "score_test": args.score_test, **task_train}
     model_cfg, train_cfg = resolve_configs(args.task, model_values, train_values, args.overrides)
     if args.dataset is None and getattr(args, "text_file", None):  # the corpus is named after the first file
         from textgen.corpus import name_from_file

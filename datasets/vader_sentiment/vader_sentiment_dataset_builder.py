@@ -143,12 +143,16 @@ def fetch_sdist(dest_dir: Path) -> Path:
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
-    """VADER's human-rated sentence corpora: movies, tweets, amazon, nyt, all."""
+    """VADER's human-rated sentence corpora: movies, tweets, amazon, nyt, all, all_but_<domain>."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release: four domains, neutral rows dropped, 80/10/10 hash split."}
+    RELEASE_NOTES = {"1.0.0": "Initial release: four domains, neutral rows dropped, 80/10/10 hash split; "
+                              "all_but_<domain> configs hold one domain out."}
+    # all_but_<domain>: the other three, to measure transfer to a domain a model never trained on.
     BUILDER_CONFIGS = [VaderConfig(name=d, description=f"{d} only", domains=(d,)) for d in DOMAIN_FILES] + [
-        VaderConfig(name="all", description="all four domains", domains=tuple(DOMAIN_FILES))]
+        VaderConfig(name="all", description="all four domains", domains=tuple(DOMAIN_FILES))] + [
+        VaderConfig(name=f"all_but_{d}", description=f"the three domains other than {d}",
+                    domains=tuple(o for o in DOMAIN_FILES if o != d)) for d in DOMAIN_FILES]
     DEFAULT_CONFIG_NAME = "all"
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
     Optional. Put {SDIST_NAME} (sha256 {SDIST_SHA256}) in the manual folder, e.g. with

@@ -41,6 +41,24 @@ class VaderAllTest(tfds.testing.DatasetBuilderTestCase):
         _accept_dummy_sdist(self)
 
 
+class VaderHoldOutTest(tfds.testing.DatasetBuilderTestCase):
+    """An `all_but_<domain>` config holds the other three domains and no row of the held-out one."""
+
+    DATASET_CLASS = vader.Builder
+    BUILDER_CONFIG_NAMES_TO_TEST = ["all_but_tweets", "all_but_nyt"]
+    SPLITS = {"train": 9, "validation": 3, "test": 3}
+
+    def setUp(self):
+        super().setUp()
+        _accept_dummy_sdist(self)
+
+    def test_the_held_out_domain_is_absent(self):
+        for name in self.BUILDER_CONFIG_NAMES_TO_TEST:
+            config = next(c for c in vader.Builder.BUILDER_CONFIGS if c.name == name)
+            self.assertEqual(len(config.domains), 3)
+            self.assertNotIn(name.removeprefix("all_but_"), config.domains)
+
+
 class VaderParsingTest(tfds.testing.TestCase):
     """Row parsing, the hash split and the sdist check."""
 

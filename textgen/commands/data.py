@@ -10,7 +10,7 @@ from textgen.commands import UserError, print_json
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="prepare and describe the corpora (TFDS)")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="{prepare,describe}")
-    names = ("tiny_shakespeare | imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all} | "
+    names = ("tiny_shakespeare | imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all,all_but_<domain>} | "
              "text (your own files: --name NAME PATH...) | the NAME of a corpus of yours")
     for name, help_text in (("prepare", "download or read the source files and build the TFDS dataset"),
                             ("describe", "count examples, characters and labels per split")):

@@ -20,6 +20,9 @@ def add_card_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluation", action="append", default=[], metavar="FILE",
                    help="a `textgen evaluate --json` output of this model to record in metadata.json and show; "
                         "repeatable (default: none)")
+    p.add_argument("--held-out", action="append", default=[], metavar="FILE",
+                   help="a `textgen evaluate --json` output on data the evaluated model never trained on (this model, or "
+                        "this recipe trained without that domain) to record and show; repeatable (default: none)")
     p.add_argument("--sample-seed", type=int, default=SAMPLE_SEED,
                    help=f"seed of the character models' samples, >= 0 (default {SAMPLE_SEED})")
     p.add_argument("--sample-length", type=int, default=SAMPLE_LENGTH,
@@ -44,11 +47,12 @@ def _run_card(args) -> int:
             print(problem)
         print(f"{args.model_dir}: card {'differs from' if problems else 'agrees with'} metadata.json")
         return 1 if problems else 0
-    evaluations = []
-    for name in args.evaluation:
-        if not os.path.isfile(name):
-            raise UserError(f"--evaluation {name} is not a file")
-        evaluations.append(read_json(name))
+    evaluations, held_out = [], []
+    for flag, names, into in (("--evaluation", args.evaluation, evaluations), ("--held-out", args.held_out, held_out)):
+        for name in names:
+            if not os.path.isfile(name):
+                raise UserError(f"{flag} {name} is not a file")
+            into.append(read_json(name))
     notes = None
     if args.notes is not None:
         if not os.path.isfile(args.notes):
@@ -56,6 +60,7 @@ def _run_card(args) -> int:
         with open(args.notes, encoding="utf-8") as f:
             notes = f.read()
     path = card.write_card(args.model_dir, command=args.command, title=args.title, evaluations=evaluations,
+                           held_out=held_out,
                            sample_seed=args.sample_seed, sample_length=args.sample_length, prompt=args.prompt,
                            notes=notes)
     print(f"wrote {path}")

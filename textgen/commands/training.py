@@ -63,6 +63,9 @@ def add_evaluate_commands(sub: argparse._SubParsersAction) -> None:
                    help="sentiment: add majority class, VADER and TF-IDF+logistic regression on the same examples")
     p.add_argument("--baseline-train-limit", type=int, default=0,
                    help="fit the TF-IDF baseline on the first N training examples; 0 = all (default: 0)")
+    p.add_argument("--baseline-train-dataset", default=None, metavar="DATASET",
+                   help="fit the TF-IDF and majority baselines on this dataset's train split, e.g. the one the model "
+                        "trained on when --dataset is a domain it never saw (default: --dataset)")
     p.add_argument("--streams", type=int, default=64,
                    help="character models: parallel contiguous streams the text is cut into (default: 64)")
     p.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
@@ -78,7 +81,8 @@ def _run_evaluate(args) -> int:
         raise UserError("--limit and --baseline-train-limit must be >= 0 and --streams >= 1")
     result = evaluate.evaluate_model_dir(
         args.model_dir, dataset=args.dataset, split=args.split, text_file=args.text_file, limit=args.limit,
-        baselines=args.baselines, baseline_train_limit=args.baseline_train_limit, streams=args.streams,
+        baselines=args.baselines, baseline_train_limit=args.baseline_train_limit,
+        baseline_train_dataset=args.baseline_train_dataset, streams=args.streams,
         data_dir=args.data_dir, manual_dir=args.manual_dir)
     if args.json:
         print_json(result)

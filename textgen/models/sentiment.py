@@ -17,15 +17,16 @@ from typing import Iterable, Sequence
 import keras
 import tensorflow as tf
 
+from textgen import standardize as standardize_lib
 from textgen.config import SentimentConfig
-from textgen.layers import MaskedMaxMeanPooling
+from textgen.layers import AddPerturbation, MaskedMaxMeanPooling
 from textgen.models.rnn import make_rnn
 
 
 def _vectorizer(config: SentimentConfig, vocabulary: Sequence[str] | None = None) -> keras.layers.TextVectorization:
     return keras.layers.TextVectorization(
         max_tokens=config.max_tokens,
-        standardize=config.standardize,
+        standardize=standardize_lib.for_layer(config.standardize),
         output_mode="int",
         output_sequence_length=config.sequence_length,
         # ngrams=2: the words, then the word pairs (ids (batch, sequence_length) either way)
@@ -49,12 +50,22 @@ def adapt_word_vocabulary(config: SentimentConfig, texts: tf.data.Dataset | Iter
     return layer.get_vocabulary()
 
 
-def build_sentiment_model(config: SentimentConfig, vocabulary: Sequence[str]) -> keras.Model:
-    """Builds the sentiment model around an adapted word `vocabulary` (see `adapt_word_vocabulary`)."""
+def build_sentiment_model(config: SentimentConfig, vocabulary: Sequence[str], perturbation: bool = False) -> keras.Model:
+    """Builds the sentiment model around an adapted word `vocabulary` (see `adapt_word_vocabulary`).
+
+    `perturbation=True`: the training model of adversarial training (`textgen.adversarial`), with a
+    second input `r` (batch, sequence_length, embedding_dim) added to the embedded words; its weights
+    are the plain model's, in the same order.
+    """
     text = keras.Input(shape=(), dtype="string", name="text")  # (batch,)
     vectorize = _vectorizer(config, vocabulary)
     ids = vectorize(text)  # (batch, sequence_length) int64, right-padded with 0
     x = keras.layers.Embedding(vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding")(ids)
+    inputs = text
+    if perturbation:
+        r = keras.Input(shape=(config.sequence_length, config.embedding_dim), name="r")
+        x = AddPerturbation(name="perturb")([x, r])  # (batch, seq, embedding_dim), the words' mask kept
+        inputs = [text, r]
     rnn_cfg = config.rnn
     pooled = config.pooling == "max_mean"
     for i in range(rnn_cfg.layers):
@@ -70,4 +81,4 @@ def build_sentiment_model(config: SentimentConfig, vocabulary: Sequence[str]) ->
     outputs = {"polarity": keras.layers.Dense(1, activation="sigmoid", name="polarity")(x)}
     if config.valence_head:
         outputs["valence"] = keras.layers.Dense(1, name="valence")(x)
-    return keras.Model(text, outputs, name="sentiment")
+    return keras.Model(inputs, outputs, name="sentiment")

@@ -16,27 +16,24 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from textgen import standardize as standardize_lib
 from textgen.config import WordLMConfig
 from textgen.layers import ReversibleEmbedding
 from textgen.models.rnn import make_rnn
 
-# TextVectorization's "lower_and_strip_punctuation" (keras/src/layers/preprocessing/text_vectorization.py)
-STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 WORD_TO_ID = "word_to_id"
 
 
-def words(texts: tf.Tensor, standardize: str = "lower_and_strip_punctuation") -> tf.RaggedTensor:
+def words(texts: tf.Tensor, standardize: str = standardize_lib.DEFAULT) -> tf.RaggedTensor:
     """texts (batch,) string -> words (batch, None) ragged string, as TextVectorization splits them."""
-    texts = tf.strings.lower(texts)
-    if standardize == "lower_and_strip_punctuation":
-        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
-    return tf.strings.split(texts)  # whitespace
+    return standardize_lib.words(texts, standardize)
 
 
 def adapt_vocabulary(texts: tf.data.Dataset, max_tokens: int, standardize: str) -> list[str]:
     """The `max_tokens` most frequent words of `texts` (a dataset of strings) with "" and "[UNK]"
     first: what `TextVectorization.adapt(...).get_vocabulary()` gives."""
-    layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=standardize, output_mode="int")
+    layer = keras.layers.TextVectorization(max_tokens=max_tokens, standardize=standardize_lib.for_layer(standardize),
+                                           output_mode="int")
     layer.adapt(texts.batch(1024) if texts.element_spec.shape.rank == 0 else texts)
     return layer.get_vocabulary()
 

@@ -59,6 +59,7 @@ class Task:
     monitors: ClassVar[tuple[str, ...]] = ("val_loss",)  # what may pick the kept epoch (--monitor)
     multiworker: ClassVar[bool] = False  # trains under --strategy multiworker (needs per_element_loss)
     transfer: ClassVar[bool] = False  # starts from another model (--init-from)
+    adversarial: ClassVar[bool] = False  # adversarial training on its embeddings (training_model wraps the model)
     # Its models generate text with textgen.sampling (a sample after each epoch with --sample-chars,
     # samples on the card, `textgen generate`, the app's Generate page, the cell comparison).
     generates: ClassVar[bool] = False
@@ -90,6 +91,8 @@ class Task:
             raise ConfigError(f"--init-from (transfer) starts {only(lambda t: t.transfer)} only")
         if cfg.sample_chars and not self.generates:
             raise ConfigError(f"sample_chars (a sample after each epoch) is for {only(lambda t: t.generates)}")
+        if cfg.adversarial and not self.adversarial:
+            raise ConfigError(f"adversarial training is for {only(lambda t: t.adversarial)}")
 
     # ---- training
 
@@ -99,6 +102,11 @@ class Task:
     def build(self, model_cfg, vocabulary):
         """The task's Keras model under the current dtype policy."""
         raise NotImplementedError
+
+    def training_model(self, model_cfg, cfg, vocabulary):
+        """The model `fit` trains: `build`'s, unless a training option (adversarial training) needs
+        another with the same weights in the same order; what is saved is always `build`'s."""
+        return self.build(model_cfg, vocabulary)
 
     def compile(self, model, cfg, optimizer) -> None:
         raise NotImplementedError
@@ -114,7 +122,7 @@ class Task:
 
     def evaluate(self, model, dataset: str | None, split: str, *, metadata: dict, data_dir=None, manual_dir=None,
                  limit: int = 0, text_file: str | None = None, baselines: bool = False, baseline_train_limit: int = 0,
-                 streams: int = 64) -> dict:
+                 baseline_train_dataset: str | None = None, streams: int = 64) -> dict:
         """Held-out metrics of a model on `split` of `dataset` (first `limit` examples when > 0), with
         the baselines the task keeps; `metadata` is its metadata.json (baseline counts). The other
         arguments are `textgen evaluate`'s flags; raise `textgen.evaluate.EvaluationError` for those

@@ -6,7 +6,7 @@ import argparse
 import collections
 import math
 
-from textgen.cardkit import Facts, Table, evaluated, num
+from textgen.cardkit import Facts, Table, evaluated, num, test_result
 from textgen.config import CharLMConfig, TrainConfig
 from textgen.errors import TextgenError
 from textgen.tasks import LanguageModelTask, TaskData, register
@@ -137,7 +137,7 @@ class CharLMTask(LanguageModelTask):
         return sample
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
         """Loss in nats and bits per character on a split (or a UTF-8 text file), next to the unigram
         baseline of the training characters; every character scored with state carried over."""
         from pathlib import Path
@@ -212,7 +212,7 @@ class CharLMTask(LanguageModelTask):
         return charlm_tables(f)
 
     def card_verdicts(self, f: Facts) -> list[str]:
-        metrics = f.metadata.get("metrics") or {}
+        metrics = test_result(f)
         if self.card_anchor_set(f.dataset, f.name) == "shakespeare" and metrics.get("loss_nats") is not None:
             gap = metrics["loss_nats"] - SHAKESPEARE_TARGET_NATS
             how = "met" if gap <= 0 else f"not met, {gap:.4f} nats/char above it"
@@ -250,7 +250,7 @@ def _charlm_row(label: str, r: dict) -> tuple[str, ...]:
 def charlm_tables(f: Facts) -> list[tuple[str, Table]]:
     """The card's metrics table (test split and every re-evaluation, next to the unigram baseline)
     and, for tiny_shakespeare, the anchors."""
-    metrics = f.metadata.get("metrics") or {}
+    metrics = test_result(f)
     rows = [_charlm_row(label, r) for label, r in evaluated(f)]
     tables = [("Metrics", Table(("split", "characters", "loss (nats/char)", "bits/char", "perplexity",
                                  "unigram baseline, same characters (nats/char)"), rows))]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 
 from textgen import config as config_lib
-from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of
-from textgen.config import ConfigError, SentimentConfig, TrainConfig, WordLMConfig
+from textgen.catalog import VADER_DOMAINS
+from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of, test_result
+from textgen.config import STANDARDIZE_CHOICES, ConfigError, SentimentConfig, TrainConfig, WordLMConfig
 from textgen.tasks import Task, TaskData, register
 
 # Fields a transfer source may differ in: they carry no weights.
-_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout", "max_tokens"}  # max_tokens: room for new words
+# max_tokens: room for new words; standardize: a word the source's standardisation gives is still a word
+# (keeping emoticons only adds tokens, which --extend-vocabulary brings in).
+_TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout", "max_tokens", "standardize"}
 
 # Anchors: published or measured reference numbers, printed on the card beside ours.
 IMDB_TARGET_ACCURACY = 0.90
@@ -29,7 +32,6 @@ VADER_MOVIES_ANCHORS = (  # (reference, accuracy on VADER's movie snippets)
     ("VADER lexicon", 0.664),
     ("Kim 2014 CNN", 0.815),
 )
-VADER_DOMAINS = ("movies", "tweets", "amazon", "nyt")
 EXAMPLE_TEXT = "A superb, moving film."  # the card's examples
 
 
@@ -38,11 +40,12 @@ class SentimentTask(Task):
     config_class = SentimentConfig
     help = "sentiment model (polarity + valence heads)"
     default_dataset = "imdb_reviews"
-    datasets_help = "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all}"
+    datasets_help = "imdb_reviews | aclimdb | vader_sentiment/{movies,tweets,amazon,nyt,all,all_but_<domain>}"
     token = "word"
     models = "sentiment models"
     monitors = ("val_loss", "val_accuracy")
     transfer = True
+    adversarial = True
     predicts = True
 
     def add_flags(self, p: argparse.ArgumentParser) -> None:
@@ -70,12 +73,18 @@ class SentimentTask(Task):
                        help="with --init-from a forward word language model: a backward one (train wordlm "
                             "--backward) that starts the backward direction of each bidirectional layer "
                             "(default: both directions from --init-from)")
+        p.add_argument("--adversarial", type=float, default=t.adversarial, metavar="EPSILON",
+                       help="adversarial training (Miyato et al. 2017): also train on each text with its embedded "
+                            "words moved by EPSILON (L2) the way that raises the loss most; 0 = off (default: 0)")
         p.add_argument("--extend-vocabulary", type=int, default=t.extend_vocabulary, metavar="N",
                        help="with --init-from: add up to N of this corpus's most frequent tokens that the source's "
                             "vocabulary lacks; 0 = they read as [UNK] (default: 0)")
         p.add_argument("--ngrams", type=int, default=1,
                        help="1 = read the words; 2 = the words, then the word pairs (bigrams); they share "
                             "--max-tokens and --sequence-length (default: 1)")
+        p.add_argument("--standardize", choices=STANDARDIZE_CHOICES, default=SentimentConfig.standardize,
+                       help="how text becomes words: lower_keep_emoticons keeps \":)\" and \"<3\" as tokens "
+                            f"(textgen/standardize.py) (default: {SentimentConfig.standardize})")
         p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
                        help="read the last recurrent layer as its final state, or as the max and mean of its "
                             "outputs over the words (default: last)")
@@ -83,10 +92,10 @@ class SentimentTask(Task):
     def flag_values(self, args: argparse.Namespace) -> tuple[dict, dict]:
         return ({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
                  "sequence_length": args.sequence_length, "valence_head": args.valence_head,
-                 "pooling": args.pooling, "ngrams": args.ngrams},
+                 "pooling": args.pooling, "ngrams": args.ngrams, "standardize": args.standardize},
                 {"init_from": args.init_from, "monitor": args.monitor, "discriminative": args.discriminative,
                  "unfreeze": args.unfreeze, "extend_vocabulary": args.extend_vocabulary,
-                 "init_from_backward": args.init_from_backward})
+                 "init_from_backward": args.init_from_backward, "adversarial": args.adversarial})
 
     def data(self, dataset: str, model_cfg, cfg, data_dir, manual_dir, seed: int) -> TaskData:
         import numpy as np
@@ -145,6 +154,15 @@ class SentimentTask(Task):
 
         return build_sentiment_model(model_cfg, vocabulary)
 
+    def training_model(self, model_cfg, cfg, vocabulary):
+        """With `cfg.adversarial` > 0: the adversarial trainer (`textgen.adversarial`) around the model."""
+        if not cfg.adversarial:
+            return self.build(model_cfg, vocabulary)
+        from textgen.adversarial import AdversarialTrainer
+        from textgen.models import build_sentiment_model
+
+        return AdversarialTrainer(build_sentiment_model(model_cfg, vocabulary, perturbation=True), cfg.adversarial)
+
     def compile(self, model, cfg, optimizer) -> None:
         """Binary cross-entropy on polarity, Huber on valence (weighted by cfg.valence_weight); Keras
         casts bfloat16/float16 predictions to float32 before reducing."""
@@ -152,16 +170,17 @@ class SentimentTask(Task):
 
         losses = {"polarity": keras.losses.BinaryCrossentropy()}
         weights = {"polarity": 1.0}
-        if "valence" in model.output:
+        if any(layer.name == "valence" for layer in model.layers):  # (also an adversarial trainer's)
             losses["valence"], weights["valence"] = keras.losses.Huber(), cfg.valence_weight
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
                       weighted_metrics={"polarity": [keras.metrics.BinaryAccuracy(name="accuracy")]},
                       jit_compile=cfg.jit_compile)
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
         """Accuracy, F1 (and valence MAE / r) on a split, next to the majority class of the training
-        labels and, with `baselines`, the VADER lexicon and TF-IDF + logistic regression."""
+        labels and, with `baselines`, the VADER lexicon and TF-IDF + logistic regression (fit on the
+        train split of `baseline_train_dataset`, default `dataset`)."""
         from textgen import evaluate
 
         if text_file:
@@ -170,7 +189,8 @@ class SentimentTask(Task):
             raise evaluate.EvaluationError("give --dataset (the model's metadata names no dataset)")
         return evaluate.evaluate_sentiment_split(model, dataset, split, data_dir=data_dir, manual_dir=manual_dir,
                                                  limit=limit, majority=metadata.get("train_label_counts"),
-                                                 baselines=baselines, baseline_train_limit=baseline_train_limit)
+                                                 baselines=baselines, baseline_train_limit=baseline_train_limit,
+                                                 baseline_train_dataset=baseline_train_dataset)
 
     def export(self, model, out, fmt: str, batch_size: int) -> None:
         """SavedModel: signatures classify (= serving_default) with p_positive, valence, label."""
@@ -220,10 +240,10 @@ class SentimentTask(Task):
 
     def card_verdicts(self, f: Facts) -> list[str]:
         kind = self.card_anchor_set(f.dataset or "", f.name)
-        metrics = f.metadata.get("metrics") or {}
+        metrics = test_result(f)  # training's, or (--no-test) the one `textgen evaluate` recorded
         if kind == "imdb" and (metrics.get("model") or {}).get("accuracy") is not None:
             return [f"Target (>= {IMDB_TARGET_ACCURACY:.0%} test accuracy): "
-                    f"{short_of(metrics['model']['accuracy'], IMDB_TARGET_ACCURACY)}."]
+                    f"{short_of(metrics['model']['accuracy'], IMDB_TARGET_ACCURACY)}."] + held_out_verdict(f)
         if kind == "vader":
             beaten, lost, missing = beats_tfidf(f)
             movies = ((f.metadata.get("evaluations") or {}).get("vader_sentiment/movies:test") or {}).get("model") or {}
@@ -233,8 +253,8 @@ class SentimentTask(Task):
             if movies.get("accuracy") is not None:
                 target = f"Target (>= {VADER_MOVIES_TARGET_ACCURACY:.0%} on movie snippets)"
                 out.append(f"{target}: {short_of(movies['accuracy'], VADER_MOVIES_TARGET_ACCURACY)}.")
-            return out
-        return []
+            return out + held_out_verdict(f)
+        return held_out_verdict(f)
 
     def card_use(self, f: Facts, q) -> tuple[list[str], list[str]]:
         meaning = {"polarity": " P(positive)", "valence": " on -4..4"}
@@ -294,7 +314,44 @@ def sentiment_tables(f: Facts) -> list[tuple[str, Table]]:
         rows = [("**this model** (vader_sentiment/movies test)", pct((movies.get("model") or {}).get("accuracy")))]
         rows += [(ref, pct(acc)) for ref, acc in VADER_MOVIES_ANCHORS]
         tables.append(("Next to the anchors (movie snippets accuracy)", Table(("model", "accuracy"), rows)))
+    held = held_out_rows(f)
+    if held:
+        tables.append(("On text it never trained on (accuracy)", Table(
+            ("evaluated on", "model (trained on)", "examples", "model", "VADER lexicon",
+             "TF-IDF + logistic regression (fit on the model's training texts)", "majority class"), held)))
     return tables
+
+
+def _held_out(f: Facts) -> list[tuple[str, dict]]:
+    from textgen.card import HELD_OUT_KEY
+
+    return sorted((f.metadata.get(HELD_OUT_KEY) or {}).items())
+
+
+def held_out_rows(f: Facts) -> list[tuple[str, ...]]:
+    """One row per recorded held-out evaluation (`textgen card --held-out`)."""
+    rows = []
+    for key, r in _held_out(f):
+        acc = lambda k: pct((r.get(k) or {}).get("accuracy"))  # noqa: E731
+        fit_on = r.get("baselines_trained_on") or r.get("dataset")
+        tfidf = acc("baseline_tfidf_logreg") + ("" if fit_on == r.get("trained_on") else f" (fit on {fit_on})")
+        rows.append((key.replace(":", " "), f"`{r.get('model_dir')}` ({r.get('trained_on')})",
+                     f"{(r.get('model') or {}).get('examples', 0):,}", acc("model"), acc("baseline_vader"), tfidf,
+                     acc("baseline_majority")))
+    return rows
+
+
+def held_out_verdict(f: Facts) -> list[str]:
+    """Whether the model beats the VADER lexicon on text it never trained on, and by how much."""
+    beaten, lost = [], []
+    for key, r in _held_out(f):
+        ours, lexicon = (r.get("model") or {}).get("accuracy"), (r.get("baseline_vader") or {}).get("accuracy")
+        if ours is not None and lexicon is not None:
+            (beaten if ours > lexicon else lost).append(f"{key.split(':')[0]} ({100 * (ours - lexicon):+.2f} points)")
+    if not beaten and not lost:
+        return []
+    return [f"On text it never trained on, beats the VADER lexicon on: {', '.join(beaten) or 'none'}"
+            + (f"; not on: {', '.join(lost)}" if lost else "") + "."]
 
 
 def targets(with_valence: bool):

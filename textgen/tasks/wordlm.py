@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from textgen.cardkit import Facts, Table, evaluated, num
-from textgen.config import TrainConfig, WordLMConfig
+from textgen.config import STANDARDIZE_CHOICES, TrainConfig, WordLMConfig
 from textgen.errors import TextgenError
 from textgen.tasks import LanguageModelTask, TaskData, register
 
@@ -36,9 +36,13 @@ class WordLMTask(LanguageModelTask):
                        help=f"vocabulary size incl. padding and [UNK] (default: {m.max_tokens})")
         p.add_argument("--backward", action=argparse.BooleanOptionalAction, default=False,
                        help="read every text backwards (the backward model of a pair) (default: forward)")
+        p.add_argument("--standardize", choices=STANDARDIZE_CHOICES, default=m.standardize,
+                       help="how text becomes words; a sentiment model started from this one uses the same "
+                            f"(textgen/standardize.py) (default: {m.standardize})")
 
     def flag_values(self, args: argparse.Namespace) -> tuple[dict, dict]:
-        return {"max_tokens": args.max_tokens, "backward": args.backward}, {"seq_len": args.seq_len}
+        return ({"max_tokens": args.max_tokens, "backward": args.backward, "standardize": args.standardize},
+                {"seq_len": args.seq_len})
 
     # ---- data
 
@@ -118,7 +122,7 @@ class WordLMTask(LanguageModelTask):
         return build_word_lm(model_cfg, vocabulary)
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
         """Loss in nats per word over windows of EVAL_WINDOW + 1 words of `split` (state reset per
         window, as in training), next to the unigram baseline of the training words."""
         import math
