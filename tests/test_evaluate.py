@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from textgen import cli, evaluate, train
+from textgen.tasks.sentiment import targets as sentiment_targets
 from textgen.artifacts import load_model_dir, save_model_dir
 from textgen.config import CharLMConfig, ConfigError, RNNConfig, SentimentConfig
 from textgen.models import build_char_lm
@@ -75,7 +76,7 @@ def test_classification_and_valence_metrics_by_hand():
 def test_missing_valence_gets_weight_zero_and_a_finite_target():
     batch = {"text": tf.constant(["good", "bad"]), "label": tf.constant([1, 0], tf.int64),
              "valence": tf.constant([2.5, np.nan], tf.float32)}
-    _, y, w = train._sentiment_targets(with_valence=True)(batch)
+    _, y, w = sentiment_targets(with_valence=True)(batch)
     assert y["valence"].numpy().tolist() == [[2.5], [0.0]]
     assert w["valence"].numpy().tolist() == [1.0, 0.0] and w["polarity"].numpy().tolist() == [1.0, 1.0]
     assert y["polarity"].numpy().tolist() == [[1.0], [0.0]]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textgen import cli, train
+from textgen import cli, train, train_flags
 from textgen.artifacts import load_model_dir
 from textgen import config as config_lib
 from textgen.config import CharLMConfig, ConfigError, RNNConfig, load_config
@@ -90,7 +90,7 @@ def test_strict_overrides_exit_2(override, message, tmp_path, capsys):
 
 
 def test_overrides_route_to_model_and_train_configs():
-    model, cfg = train.resolve_configs("charlm", {"rnn.cell": "gru"}, {"epochs": 3},
+    model, cfg = train_flags.resolve_configs("charlm", {"rnn.cell": "gru"}, {"epochs": 3},
                                        ["units=32", "train.seq_len=50", "batch_size=8", "model.embedding_dim=4"])
     assert (model.rnn.cell, model.rnn.units, model.embedding_dim) == ("gru", 32, 4)
     assert (cfg.epochs, cfg.seq_len, cfg.batch_size) == (3, 50, 8)

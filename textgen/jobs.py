@@ -75,7 +75,7 @@ class Job:
 
     def progress(self) -> list[dict]:
         """The run's progress records (textgen.train.Progress), oldest first."""
-        from textgen.train import PROGRESS_FILE, STATE_DIR
+        from textgen.runs import PROGRESS_FILE, STATE_DIR
 
         live = Path(self.out) / STATE_DIR / PROGRESS_FILE  # while the run is unfinished
         path = live if live.is_file() else Path(self.out) / PROGRESS_FILE
@@ -110,7 +110,7 @@ class Job:
         return None
 
     def finished_run(self) -> bool:
-        from textgen.train import RunDir
+        from textgen.runs import RunDir
 
         return RunDir(Path(self.out)).finished
 
@@ -192,7 +192,7 @@ class JobQueue:
 
     def stop(self, job_id: str) -> Job:
         """A running job finishes its epoch and keeps its best weights; a queued one is cancelled."""
-        from textgen.train import STATE_DIR, STOP_FILE
+        from textgen.runs import STATE_DIR, STOP_FILE
 
         with self._lock():
             job = self.get(job_id)

@@ -35,12 +35,10 @@ from textgen import config as config_lib
 from textgen.config import ConfigError, TrainConfig
 from textgen.errors import TextgenError
 from textgen.runs import (  # noqa: F401  (the run directory's names, also read as textgen.train.*)
-    CURVE_FILE, HISTORY_FILE, LOGS_DIR, PROGRESS_FILE, RUN_ENTRIES, STATE_DIR, STOP_FILE, TRAIN_CONFIG_FILE,
+    CURVE_FILE, HISTORY_FILE, LOGS_DIR, PROGRESS_FILE, STATE_DIR, TRAIN_CONFIG_FILE,
     Progress, RunDir, RunDirError, RunState, ScalarLogs, _run_mismatch, _saved_seed, check_run_out, prepare_run_dir,
 )
 from textgen.tasks import TaskData  # noqa: F401  (a task's data, also read as textgen.train.TaskData)
-from textgen.train_flags import resolve_configs  # noqa: F401  (also read as textgen.train.resolve_configs)
-from textgen.tasks.sentiment import targets as _sentiment_targets, transfer_source  # noqa: F401
 from textgen.transfer import start_from
 
 
