@@ -77,6 +77,11 @@ def test_train_wordlm_on_imdb_never_reads_the_test_reviews(prepared_data_dir, tm
     assert len(md.metadata["word_counts"]) == 500 and md.metadata["backward"] is True
     # --no-test: training never read the test reviews (they are scored once, below, by evaluate)
     assert md.metadata["metrics"] == {} and md.metadata["test_scored_by_training"] is False
+    # The tied logits' bias started at the log word frequencies (6 steps move it by little): without
+    # it such a model saturated its recurrent state into a constant unigram guess.
+    counts = np.asarray(md.metadata["word_counts"], np.float64)
+    np.testing.assert_allclose(md.model.get_layer("logits").get_weights()[0],
+                               np.log((counts + 1) / (counts.sum() + len(counts))), atol=0.05)
 
     capsys.readouterr()
     assert cli.main(["evaluate", str(out), "--data-dir", str(prepared_data_dir), "--split", "test",

@@ -67,6 +67,26 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
 
 @keras.saving.register_keras_serializable(package="textgen")
+class OutputBias(keras.layers.Layer):
+    """x (..., units) -> x + b, b (units,) starting at zeros: the output bias of tied logits.
+
+    `ReversibleEmbedding(h, reverse=True)` has no bias, so the next-word logits could express the
+    words' frequencies only through the hidden state; a word LM without it collapsed to a constant
+    hidden state predicting the unigram distribution (docs/training.md). The bias carries the
+    frequencies and leaves the state free for the context (Press & Wolf 2017 keep one too).
+    """
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        return inputs + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="textgen")
 class AddPerturbation(keras.layers.Layer):
     """[x, r] -> x + r, keeping x's mask (`keras.layers.Add` drops a mask that one input lacks).
 

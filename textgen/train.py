@@ -231,9 +231,10 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
         keras.mixed_precision.set_global_policy(previous_policy)
     if td.init_weights:
         copied = start_from(model, td.init_weights, apply=state is None)
-        td.extra_metadata["init_from"]["layers_copied"] = copied
-        if state is None:
-            print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
+        if "init_from" in td.extra_metadata:  # a transfer: say what came from the source
+            td.extra_metadata["init_from"]["layers_copied"] = copied
+            if state is None:
+                print_fn(f"starting from {cfg.init_from}: copied {', '.join(copied) or 'no layer'}")
     callback = RunState(rd.state_dir, cfg.patience, state, monitor=cfg.monitor)
     schedule = []
     if _fine_tunes(cfg):

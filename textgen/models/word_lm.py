@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from textgen import standardize as standardize_lib
 from textgen.config import WordLMConfig
-from textgen.layers import ReversibleEmbedding
+from textgen.layers import OutputBias, ReversibleEmbedding
 from textgen.models.rnn import make_rnn
 
 WORD_TO_ID = "word_to_id"
@@ -60,7 +60,7 @@ def build_word_lm(config: WordLMConfig, vocabulary: Sequence[str]) -> keras.Mode
     if config.tie_embeddings:
         x = keras.layers.Dense(config.embedding_dim, name="project")(x)  # (batch, time, embedding_dim)
         # the table scores the next word: (batch, time, embedding_dim) @ (embedding_dim, vocab)
-        logits = keras.layers.Identity(name="logits")(embedding(x, reverse=True))
+        logits = OutputBias(name="logits")(embedding(x, reverse=True))  # + b (vocab,): the word frequencies
     else:
         logits = keras.layers.Dense(len(vocabulary), name="logits")(x)  # (batch, time, vocab)
     return keras.Model(words_in, logits, name="word_lm")

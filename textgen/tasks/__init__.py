@@ -42,7 +42,9 @@ class TaskData:
     steps_per_epoch: int  # batches in one full pass over the training data
     splits: dict  # split name -> how it was used
     extra_metadata: dict  # written into metadata.json (baseline counts, the transfer source, ...)
-    init_weights: dict | None = None  # layer name -> weights that start the run (--init-from)
+    # layer name -> weights that start a fresh run: the --init-from source's (recorded as init_from in
+    # extra_metadata), or the task's own starting point (a word LM's output bias at the log frequencies)
+    init_weights: dict | None = None
 
 
 class Task:
