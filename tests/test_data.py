@@ -99,7 +99,14 @@ def test_bad_window_settings_are_refused(kwargs, match):
 def test_names_and_unknown_name():
     assert data.DATASET_NAMES == ("tiny_shakespeare", "imdb_reviews", "aclimdb", "vader_sentiment/movies",
                                   "vader_sentiment/tweets", "vader_sentiment/amazon", "vader_sentiment/nyt",
-                                  "vader_sentiment/all")
+                                  "vader_sentiment/all", "vader_sentiment/all_but_movies",
+                                  "vader_sentiment/all_but_tweets", "vader_sentiment/all_but_amazon",
+                                  "vader_sentiment/all_but_nyt")
+    from textgen.catalog import disjoint  # the held-out configs share no text with their domain
+
+    assert disjoint("vader_sentiment/all_but_tweets", "vader_sentiment/tweets")
+    assert not disjoint("vader_sentiment/all_but_tweets", "vader_sentiment/nyt")
+    assert not disjoint("vader_sentiment/all", "vader_sentiment/movies") and disjoint("aclimdb", "vader_sentiment/all")
     # Any other valid name may be a corpus of the user's own (`data prepare text`): unknown until prepared.
     assert data.spec("shakespeare").user
     with pytest.raises(DataError, match="unknown dataset 'shakespeare'; choose one of: tiny_shakespeare.*"
