@@ -40,7 +40,7 @@ from textgen.card_facts import (  # noqa: F401  (re-exported)
     anchor_set, card_tables, facts_of, limitations, metric_rows, model_table, verdicts,
 )
 from textgen.card_load import LOAD_HEADING, load_section, registered_classes  # noqa: F401  (re-exported)
-from textgen.cardkit import Facts, Table, duration as _duration, num as _num, pct as _pct  # noqa: F401
+from textgen.cardkit import HELD_OUT_KEY, Facts, Table, duration as _duration, num as _num, pct as _pct  # noqa: F401
 from textgen.tasks.charlm import charlm_tables, example_prompt  # noqa: F401  (each task's card parts)
 from textgen.tasks.sentiment import sentiment_tables  # noqa: F401
 
@@ -60,25 +60,28 @@ def record_evaluation(model_dir: str | os.PathLike, evaluation: dict) -> dict:
     Raises:
         CardError: the result is not an evaluation of this model directory.
     """
-    from textgen.artifacts import METADATA_FILE, read_json, write_json
-
     path = Path(model_dir)
     if not isinstance(evaluation, dict) or not {"task", "dataset", "split"} <= set(evaluation):
         raise CardError("an evaluation must be the JSON object printed by `textgen evaluate --json` with a --dataset")
     where = evaluation.get("model_dir")
     if where is not None and Path(where).resolve() != path.resolve():
         raise CardError(f"the evaluation is of {where}, not of {path}")
+    return _record(path, "evaluations", evaluation, drop=("model_dir", "task"))
+
+
+def _record(path: Path, section: str, evaluation: dict, drop: tuple[str, ...]) -> dict:
+    """Writes `evaluation` (less the `drop` keys) into metadata.json's `section` under
+    "dataset:split" (atomically), once it is of this model directory's task."""
+    from textgen.artifacts import METADATA_FILE, read_json, write_json
+
     metadata = read_json(path / METADATA_FILE)
     if evaluation["task"] != metadata.get("task"):
         raise CardError(f"the evaluation is of a {evaluation['task']} model; "
                         f"{path} holds a {metadata.get('task')} model")
-    kept = {k: v for k, v in evaluation.items() if k not in ("model_dir", "task")}
-    metadata.setdefault("evaluations", {})[f"{evaluation['dataset']}:{evaluation['split']}"] = kept
+    kept = {k: v for k, v in evaluation.items() if k not in drop}
+    metadata.setdefault(section, {})[f"{evaluation['dataset']}:{evaluation['split']}"] = kept
     write_json(path / METADATA_FILE, metadata)
     return metadata
-
-
-HELD_OUT_KEY = "held_out"  # metadata.json: evaluations on data the measured model never trained on
 
 
 def record_held_out(model_dir: str | os.PathLike, evaluation: dict) -> dict:
@@ -93,23 +96,14 @@ def record_held_out(model_dir: str | os.PathLike, evaluation: dict) -> dict:
         CardError: not an evaluation, another task, or the evaluated data overlaps its training data.
     """
     from textgen import catalog
-    from textgen.artifacts import METADATA_FILE, read_json, write_json
 
-    path = Path(model_dir)
     if not isinstance(evaluation, dict) or not {"task", "dataset", "split", "trained_on"} <= set(evaluation):
         raise CardError("a held-out evaluation must be the JSON object printed by `textgen evaluate --json` "
                         "with a --dataset, of a model whose metadata names its training dataset")
-    metadata = read_json(path / METADATA_FILE)
-    if evaluation["task"] != metadata.get("task"):
-        raise CardError(f"the held-out evaluation is of a {evaluation['task']} model; "
-                        f"{path} holds a {metadata.get('task')} model")
     if not catalog.disjoint(evaluation["trained_on"], evaluation["dataset"]):
         raise CardError(f"the held-out evaluation is not held out: the model trained on {evaluation['trained_on']}, "
                         f"which shares texts with {evaluation['dataset']}")
-    kept = {k: v for k, v in evaluation.items() if k != "task"}
-    metadata.setdefault(HELD_OUT_KEY, {})[f"{evaluation['dataset']}:{evaluation['split']}"] = kept
-    write_json(path / METADATA_FILE, metadata)
-    return metadata
+    return _record(Path(model_dir), HELD_OUT_KEY, evaluation, drop=("task",))
 
 
 def record_notes(model_dir: str | os.PathLike, notes: str) -> dict:

@@ -64,6 +64,9 @@ def short_of(accuracy: float, target: float) -> str:
     return "met" if accuracy >= target else f"not met, {100 * (target - accuracy):.2f} percentage points short"
 
 
+HELD_OUT_KEY = "held_out"  # metadata.json: evaluations on data the measured model never trained on
+
+
 def test_result(f: Facts) -> dict:
     """The model's result on its dataset's test split: training's, or under --no-test the one
     `textgen evaluate` recorded ({} when neither)."""

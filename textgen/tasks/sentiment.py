@@ -6,7 +6,7 @@ import argparse
 
 from textgen import config as config_lib
 from textgen.catalog import VADER_DOMAINS
-from textgen.cardkit import Facts, Table, evaluated, num, pct, short_of, test_result
+from textgen.cardkit import HELD_OUT_KEY, Facts, Table, evaluated, num, pct, short_of, test_result
 from textgen.config import STANDARDIZE_CHOICES, ConfigError, SentimentConfig, TrainConfig, WordLMConfig
 from textgen.tasks import Task, TaskData, register
 
@@ -323,8 +323,6 @@ def sentiment_tables(f: Facts) -> list[tuple[str, Table]]:
 
 
 def _held_out(f: Facts) -> list[tuple[str, dict]]:
-    from textgen.card import HELD_OUT_KEY
-
     return sorted((f.metadata.get(HELD_OUT_KEY) or {}).items())
 
 
