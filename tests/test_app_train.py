@@ -101,7 +101,7 @@ def test_reload_mid_job_reattaches_and_stop_keeps_best(page, train_app, tmp_path
     page.get_by_text(re.compile(r"Epoch \d+, step \d+/150")).wait_for(timeout=120_000)
     expect_no_exception(page)
     page.screenshot(path=str(ARTIFACTS / "train_running.png"), full_page=True)
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    page.get_by_role("button", name=re.compile(r"^Stop \(keep the best")).click()
     page.get_by_text(re.compile("Training stopped; it kept the best weights")).wait_for(timeout=300_000)
     expect_no_exception(page)
     assert (home / "models" / "long_run" / "model.keras").is_file()
