@@ -16,12 +16,15 @@ from textgen.tasks import Task, TaskData, register
 _TRANSFER_FREE = {"sequence_length", "valence_head", "rnn.dropout", "max_tokens", "standardize"}
 
 # Anchors: published or measured reference numbers, printed on the card beside ours.
-IMDB_TARGET_ACCURACY = 0.90
+# The target: above NBSVM and TF-IDF + logistic regression on the same reviews, as the literature's
+# language-model-pretrained RNNs are (Dai & Le 2015: 92.76 %).
+IMDB_TARGET_ACCURACY = 0.92
 IMDB_ANCHORS = (  # (reference, test accuracy on the 25,000 IMDB test reviews)
-    ("target for this model", 0.90),
+    ("target for this model", IMDB_TARGET_ACCURACY),
     ("keras-io bidirectional LSTM", 0.843),
     ("LSTM in TextAttack", 0.883),
     ("NBSVM (Wang & Manning 2012)", 0.912),
+    ("LSTM pretrained as a language model (Dai & Le 2015)", 0.9276),
     ("ULMFiT (Howard & Ruder 2018)", 0.954),
 )
 VADER_MOVIES_TARGET_ACCURACY = 0.80
