@@ -65,6 +65,15 @@ def test_the_trainer_has_the_plain_models_weights_and_is_what_fit_trains(tmp_pat
     np.testing.assert_allclose(again(TEXTS)["polarity"], trainer(TEXTS)["polarity"], rtol=1e-6)
 
 
+def test_the_logged_loss_is_the_clean_loss_plus_the_adversarial_one():
+    _, _, trainer = _trainer(0.5)
+    clean, _, _, r = trainer.clean_pass(TEXTS, LABELS, None)  # at the weights before the one step below
+    adversarial = trainer.compute_loss(TEXTS, LABELS, trainer.inner([TEXTS, r], training=True))
+    history = trainer.fit(TEXTS, LABELS, epochs=1, batch_size=4, shuffle=False, verbose=0).history  # one batch
+    assert float(adversarial) > float(clean) > 0
+    np.testing.assert_allclose(history["loss"][0], float(clean) + float(adversarial), rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_train_sentiment_adversarial_saves_the_plain_model(prepared_data_dir, tmp_path, capsys):
     from textgen.artifacts import load_model_dir

@@ -53,7 +53,7 @@ class AdversarialTrainer(keras.Model):
         return self.inner([text, self._zeros(text)], training=training)
 
     def _loss(self, x, y, y_pred, sample_weight):
-        return self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
 
     def clean_pass(self, x, y, sample_weight):
         """One forward and backward pass on the batch as it is: (loss, predictions, the weights'
@@ -70,9 +70,10 @@ class AdversarialTrainer(keras.Model):
         norm = tf.sqrt(tf.reduce_sum(tf.square(g), axis=[1, 2], keepdims=True)) + 1e-12  # (batch, 1, 1)
         return loss, y_pred, grads, tf.cast(self.epsilon * g / norm, zeros.dtype)
 
-    # Mirrors Keras 3's TensorFlow train_step (keras/src/backend/tensorflow/trainer.py): the same
-    # `_compute_loss`, loss scaling and `_loss_tracker`, so "loss" in the logs means what it means in fit
-    # (here the clean loss plus the adversarial one).
+    # Public Keras API only, as in the guide "Customizing what happens in fit()": `compute_loss` (the
+    # compiled losses and loss weights), the optimizer's loss scaling, and the "loss" metric among
+    # `self.metrics`, so "loss" in the logs means what it means in fit (here the clean loss plus the
+    # adversarial one).
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         loss, y_pred, clean_grads, r_adv = self.clean_pass(x, y, sample_weight)
@@ -82,7 +83,9 @@ class AdversarialTrainer(keras.Model):
             scaled_adv = self.optimizer.scale_loss(adv_loss)
         grads = [_add(a, b) for a, b in zip(clean_grads, tape.gradient(scaled_adv, weights))]
         self.optimizer.apply_gradients(zip(grads, weights))
-        self._loss_tracker.update_state(loss + adv_loss, sample_weight=tf.shape(x)[0])
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss + adv_loss, sample_weight=tf.shape(x)[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 def _add(a, b):
