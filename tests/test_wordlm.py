@@ -13,6 +13,7 @@ from textgen import artifacts, cli
 from textgen.config import ConfigError, RNNConfig, WordLMConfig
 from textgen.models.word_lm import adapt_vocabulary, build_word_lm, vocabulary_of, word_lookup, words
 from textgen.tasks.wordlm import _word_stream
+from textgen.transfer import start_from
 
 TEXTS = ["A superb, moving film!", "It's NOT good... at all.", "Good film; good cast", "the end"]
 
@@ -49,6 +50,13 @@ def test_the_model_round_trips_and_refuses_to_see_the_future(tmp_path):
     untied = build_word_lm(WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, tie_embeddings=False),
                            vocabulary)
     assert untied.get_layer("logits").kernel.shape == (4, 4) and "project" not in [l.name for l in untied.layers]
+    # the untied output's bias starts at the log frequencies as the tied one's does (wordlm's init_weights
+    # give [None, log_unigram]: None keeps the kernel's initial values)
+    kernel, bias = untied.get_layer("logits").kernel.numpy(), np.log([0.1, 0.2, 0.3, 0.4]).astype(np.float32)
+    assert start_from(untied, {"logits": [None, bias]}) == ["logits"]
+    np.testing.assert_array_equal(untied.get_layer("logits").kernel.numpy(), kernel)
+    np.testing.assert_array_equal(untied.get_layer("logits").bias.numpy(), bias)
+    assert start_from(untied, {"logits": [None, bias[:3]]}) == []  # a shape that does not fit is not copied
     # tied: the logits are the projected state times the embedding table
     h = model.get_layer("project").output
     probe = keras.Model(model.input, [h, model.output])

@@ -106,12 +106,13 @@ class WordLMTask(LanguageModelTask):
         def val_fn(batch_size: int) -> tf.data.Dataset:
             return windows(val).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-        # The tied logits' bias starts at the log frequencies (add-one smoothed): the first steps need
-        # not build the unigram distribution out of the recurrent state, which saturated it (every
-        # unit at ±1 whatever the context) in runs that started the bias at zero.
+        # The logits' bias starts at the log frequencies (add-one smoothed): the first steps need not
+        # build the unigram distribution out of the recurrent state, which saturated it (every unit at
+        # ±1 whatever the context) in runs that started the bias at zero. Tied: OutputBias's one weight;
+        # untied: the Dense layer's bias (its kernel keeps its initialiser).
         log_unigram = np.log((counts + 1) / (counts.sum() + len(counts))).astype(np.float32)  # (vocab,)
         return TaskData(
-            init_weights={"logits": [log_unigram]} if model_cfg.tie_embeddings else None,
+            init_weights={"logits": [log_unigram] if model_cfg.tie_embeddings else [None, log_unigram]},
             vocabulary=vocabulary, train_fn=train_fn, val_fn=val_fn, steps_per_epoch=steps,
             splits={"train": f"{' + '.join(train_splits)} ({n_texts} texts, {n_words} words)", **used, "test": "test"},
             # the unigram baseline's word frequencies, aligned with the vocabulary
