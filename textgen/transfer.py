@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 
-def start_from(model: keras.Model, weights: dict[str, list[np.ndarray]], apply: bool = True) -> list[str]:
+def start_from(model: keras.Model, weights: dict[str, list[np.ndarray | None]], apply: bool = True) -> list[str]:
     """Copies `weights` into the layers of `model` with the same name and shapes; returns their names.
 
     `apply=False` only names them (a resumed run has its own checkpoint already). A None in a layer's
