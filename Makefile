@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Two pytest workers, one test file each at a time (--dist loadfile keeps a file's module fixtures, such as
-# its Streamlit server, in one process): on 2 cores the whole suite took 948 s against 1,373 s in one
+# its Streamlit server, in one process): on 2 idle cores the whole suite took 1,088 s against 1,373 s in one
 # process, because much of a test's time is single-threaded Python and waiting on subprocesses.
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=25
 
