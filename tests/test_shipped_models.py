@@ -20,6 +20,7 @@ import pytest
 
 from textgen import card, cli, compare
 from textgen.artifacts import load_model_dir
+from textgen.cardkit import recorded_test
 
 from tests.conftest import require
 
@@ -136,7 +137,7 @@ def test_shipped_model(name, request):
     else:
         data_dir = request.getfixturevalue("prepared_data_dir")
         # Training's test figure, or under --no-test the one `textgen evaluate` recorded (as the card reads it).
-        recorded = meta.get("metrics") or meta["evaluations"][f"{meta['dataset']['name']}:test"]
+        recorded = recorded_test(meta)
         quick_sentiment_check(md.model, meta["dataset"]["name"], recorded["model"]["accuracy"], 1000, data_dir)
 
 

@@ -67,10 +67,16 @@ def short_of(accuracy: float, target: float) -> str:
 HELD_OUT_KEY = "held_out"  # metadata.json: evaluations on data the measured model never trained on
 
 
+def recorded_test(metadata: dict) -> dict:
+    """A model directory's result on its dataset's test split, from its metadata.json: training's, or
+    under --no-test the one `textgen evaluate` recorded ({} when neither)."""
+    dataset = (metadata.get("dataset") or {}).get("name")
+    return metadata.get("metrics") or (metadata.get("evaluations") or {}).get(f"{dataset}:test") or {}
+
+
 def test_result(f: Facts) -> dict:
-    """The model's result on its dataset's test split: training's, or under --no-test the one
-    `textgen evaluate` recorded ({} when neither)."""
-    return f.metadata.get("metrics") or (f.metadata.get("evaluations") or {}).get(f"{f.dataset}:test") or {}
+    """The card's view of `recorded_test`."""
+    return recorded_test(f.metadata)
 
 
 def evaluated(f: Facts) -> list[tuple[str, dict]]:
