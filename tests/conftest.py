@@ -32,7 +32,33 @@ def shared_data() -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Data fixtures (textgen.data): source files and prepared TFDS data dirs, once per session.
+# Data fixtures (textgen.data): source files and prepared TFDS data dirs, once per test run.
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name`, made by `build(folder)` once per test run, shared by the pytest-xdist workers.
+
+    Each worker has a base temp dir of its own (.../pytest-N/gwK); their parent is the run's. The first
+    worker to take the lock builds the folder there and marks it done; the others wait on the lock, then read
+    it. Without xdist the parent is pytest's own temp root, so the build stays per run as before. Preparing
+    IMDB and VADER takes about a minute, once instead of once per worker.
+    """
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            if folder.exists():  # a worker that failed half way: start over
+                import shutil
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
 
 VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
 
@@ -59,9 +85,8 @@ def shakespeare_data_dir(shared_data, tmp_path_factory) -> Path:
     """A TFDS data dir with the real tiny_shakespeare prepared offline (about 1 s)."""
     from textgen import data
 
-    data_dir = tmp_path_factory.mktemp("tfds_shakespeare")
-    data.prepare("tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare")
-    return data_dir
+    return built_once(tmp_path_factory, "tfds_shakespeare", lambda data_dir: data.prepare(
+        "tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare"))
 
 
 @pytest.fixture(scope="session")
@@ -69,13 +94,14 @@ def prepared_data_dir(shared_data, vader_sdist_dir, tmp_path_factory) -> Path:
     """A TFDS data dir with tiny_shakespeare, aclimdb (about 20 s) and the vader_sentiment domains and `all`."""
     from textgen import data
 
-    data_dir = tmp_path_factory.mktemp("tfds_prepared")
-    data.prepare("tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare")
-    data.prepare("aclimdb", data_dir=data_dir, manual_dir=shared_data / "aclImdb")
-    for name in data.DATASET_NAMES:  # the all_but_<domain> configs: only where a test needs one
-        if name.startswith("vader_sentiment/") and "/all_but_" not in name:
-            data.prepare(name, data_dir=data_dir, manual_dir=vader_sdist_dir)
-    return data_dir
+    def build(data_dir: Path) -> None:
+        data.prepare("tiny_shakespeare", data_dir=data_dir, manual_dir=shared_data / "tiny_shakespeare")
+        data.prepare("aclimdb", data_dir=data_dir, manual_dir=shared_data / "aclImdb")
+        for name in data.DATASET_NAMES:  # the all_but_<domain> configs: only where a test needs one
+            if name.startswith("vader_sentiment/") and "/all_but_" not in name:
+                data.prepare(name, data_dir=data_dir, manual_dir=vader_sdist_dir)
+
+    return built_once(tmp_path_factory, "tfds_prepared", build)
 
 
 @pytest.fixture(scope="session")
