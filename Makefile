@@ -89,10 +89,12 @@ IMDB_TRAIN := $(TEXTGEN) train sentiment --dataset aclimdb --cell gru --units 64
 
 # Transfer: starts from the IMDB model (its vocabulary, embedding, BiGRU and polarity head; the
 # valence head is new), so it must be trained after imdb_sentiment (MODEL_NAMES keeps that order).
+# --no-test: the kept epoch is chosen on validation; the $(EVAL_DIR)/vader_sentiment-*.json evaluations score
+# the test splits once.
 VADER_FLAGS := --cell gru --units 64 --bidirectional \
 	--embedding-dim 64 --max-tokens 150000 --ngrams 2 --sequence-length 96 --pooling max_mean --dropout 0.5 --valence-head \
 	--init-from $(MODELS_DIR)/imdb_sentiment --batch-size 32 --epochs 8 --patience 2 --monitor val_accuracy --learning-rate 0.001 \
-	--seed 1 $(VADER_SRC)
+	--no-test --seed 1 $(VADER_SRC)
 VADER_TRAIN := $(TEXTGEN) train sentiment --dataset vader_sentiment/all $(VADER_FLAGS) --out $(MODELS_DIR)/vader_sentiment --overwrite
 
 # Transfer to text it never saw, measured: the same recipe trained on three domains (all_but_D) and
