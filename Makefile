@@ -4,10 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Two pytest workers, one test file each at a time (--dist loadfile keeps a file's module fixtures, such as
-# its Streamlit server, in one process), the slowest files first (tests/conftest.py's FILE_SECONDS; with
-# --no-loadscope-reorder pytest-xdist keeps that order), so neither worker idles long at the end. The suite
-# is CPU-bound (a third worker measured 1,141 s against 1,088-1,337 s for two, with 99 % of the 2 cores busy).
-PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+# its Streamlit server, in one process): on 2 idle cores the whole suite took 1,088 s against 1,373 s in one
+# process, because much of a test's time is single-threaded Python and waiting on subprocesses.
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=25
 
 .PHONY: setup test app models bench clean pretrain-imdb
 

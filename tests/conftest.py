@@ -125,27 +125,3 @@ def fortunes_zh_data_dir(tmp_path_factory) -> Path:
     data_dir = folder / "tfds"
     corpus.prepare_text_corpus("fortunes_zh", [made["path"]], data_dir=data_dir)
     return data_dir
-
-
-# --------------------------------------------------------------------------------------------
-# The order of the test files: slowest first.
-
-# Seconds each file took in a full run with two workers on 2 cores (pytest's junit times, rounded). `make
-# test` passes --no-loadscope-reorder, so pytest-xdist hands out the files in this order (by default it
-# orders them by their number of tests, which left a slow file for last while the other worker sat idle:
-# 1,337 s for 2,407 s of tests). Longest first, the last files a worker takes are short ones. A file not
-# listed goes after these; a stale figure costs only balance, never a test.
-FILE_SECONDS = {
-    "tests/test_app_shipped.py": 226, "tests/test_card.py": 172, "tests/test_app_train.py": 145,
-    "tests/test_data_real.py": 143, "tests/test_distributed.py": 138, "tests/test_shipped_models.py": 124,
-    "tests/test_app_browser.py": 123, "tests/test_sampling.py": 115, "tests/test_evaluate.py": 100,
-    "tests/test_finetune.py": 97, "tests/test_jobs.py": 90, "tests/test_export.py": 89, "tests/test_app.py": 89,
-    "tests/test_folders.py": 88, "tests/test_train.py": 85, "tests/test_adversarial.py": 83,
-    "tests/test_import.py": 76, "tests/test_serving.py": 71, "tests/test_models.py": 55,
-    "tests/test_properties.py": 54, "tests/test_corpus.py": 52, "tests/test_wordlm.py": 38,
-}
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """Slowest files first (FILE_SECONDS); a stable sort keeps each file's tests together and in order."""
-    items.sort(key=lambda item: -FILE_SECONDS.get(item.nodeid.split("::")[0], 0))
