@@ -60,6 +60,7 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
             done.touch()
     return folder
 
+
 VADER_SDIST = "vaderSentiment-3.3.2.tar.gz"
 
 
