@@ -217,6 +217,14 @@ def split_names(name: str, data_dir=None, manual_dir=None) -> list[str]:
     return list(_prepared_builder(name, data_dir, manual_dir).info.splits)
 
 
+def split_size(name: str, split: str, data_dir=None, manual_dir=None) -> int:
+    """The number of examples in a split, from the prepared dataset's info (no pass over the data)."""
+    b = _prepared_builder(name, data_dir, manual_dir)
+    if split not in b.info.splits:
+        raise DataError(f"{name} has no split {split!r}; splits: {', '.join(b.info.splits)}")
+    return int(b.info.splits[split].num_examples)
+
+
 def dataset_version(name: str, data_dir=None, manual_dir=None) -> str:
     """The prepared dataset's TFDS version, e.g. `"1.0.0"` (recorded in a model's metadata)."""
     return str(_prepared_builder(name, data_dir, manual_dir).info.version)

@@ -60,20 +60,23 @@ class WordLMTask(LanguageModelTask):
         if not train_splits:
             raise TextgenError(f"{dataset} has no split to train a language model on (only {', '.join(splits)})")
         parts = [texts(s) for s in train_splits]
+        # Split sizes come from the prepared dataset's info: counting IMDB's 50,000 unsupervised
+        # reviews by reading them took seconds on every run.
+        sizes = [data.split_size(dataset, s, **kw) for s in train_splits]
         if "validation" in splits:
             val, used = texts("validation"), {"validation": "validation"}
         else:  # hold out the end of the last split (IMDB: of the unsupervised reviews)
-            n_last = int(parts[-1].reduce(0, lambda n, _: n + 1))
-            n_val = max(1, int(n_last * cfg.validation_fraction))
-            val, parts[-1] = parts[-1].skip(n_last - n_val), parts[-1].take(n_last - n_val)
+            n_val = max(1, int(sizes[-1] * cfg.validation_fraction))
+            sizes[-1] -= n_val
+            val, parts[-1] = parts[-1].skip(sizes[-1]), parts[-1].take(sizes[-1])
             used = {"validation": f"last {n_val} texts of {train_splits[-1]}"}
         train = parts[0]
         for part in parts[1:]:
             train = train.concatenate(part)
+        n_texts = sum(sizes)
         if cfg.train_limit:
-            train = train.take(cfg.train_limit)
+            train, n_texts = train.take(cfg.train_limit), min(n_texts, cfg.train_limit)
         train = train.cache()
-        n_texts = int(train.reduce(0, lambda n, _: n + 1))
         vocabulary = adapt_vocabulary(train, model_cfg.max_tokens, model_cfg.standardize)
         lookup = word_lookup(vocabulary)
         span = cfg.seq_len + 1
