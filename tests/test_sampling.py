@@ -342,3 +342,21 @@ def test_python_api_wrong_types_raise_textgens_errors(rigged):
     with pytest.raises(SamplingError, match="list of strings"):
         next(rigged.stream_ids("ab", SamplingParams(length=3)))
     assert issubclass(SamplingError, TextgenError) and issubclass(ModelDirError, TextgenError)
+
+
+@pytest.mark.parametrize("kind", ["gru", "peephole_lstm"])
+def test_load_weights_reuses_the_traced_loops_and_equals_a_new_sampler(kind):
+    """What the per-epoch training sample does: one Sampler, each epoch's weights loaded into it."""
+    first, second = random_model(kind, seed=1), random_model(kind, seed=2)
+    params = SamplingParams(length=40, temperature=0.8, seed=7)
+    sampler = Sampler(first, jit_compile=False)
+    before = sampler.generate("ab", params)[0]
+    traces = sampler._compiled[False][1].experimental_get_tracing_count()
+    sampler.load_weights(second)
+    after = sampler.generate("ab", params)[0]
+    assert after == Sampler(second, jit_compile=False).generate("ab", params)[0] and after != before
+    assert sampler._compiled[False][1].experimental_get_tracing_count() == traces  # no new trace
+    with pytest.raises(SamplingError, match="same kinds, sizes and vocabulary"):
+        sampler.load_weights(random_model(kind, vocab=tuple("xyz")))
+    with pytest.raises(SamplingError, match="cannot take new weights"):
+        Sampler(first, precision="int8").load_weights(second)

@@ -128,11 +128,16 @@ class CharLMTask(LanguageModelTask):
     def epoch_sampler(self, model_cfg, vocabulary, length: int, export):
         """`length` characters sampled (temperature 0.8, seed = epoch) from a float32 copy of the weights."""
 
+        built = []  # one Sampler for the run: later epochs load their weights into its traced loops
+
         def sample(trained, epoch: int) -> str:
             from textgen.sampling import Sampler, SamplingParams
 
-            params = SamplingParams(length=length, temperature=0.8, seed=epoch)
-            return Sampler(export(trained), jit_compile=False).generate("", params)[0]
+            if built:
+                built[0].load_weights(export(trained))
+            else:
+                built.append(Sampler(export(trained), jit_compile=False))
+            return built[0].generate("", SamplingParams(length=length, temperature=0.8, seed=epoch))[0]
 
         return sample
 
