@@ -344,18 +344,37 @@ def _python_blocks(lines: list[str]) -> list[str]:
     return re.findall(r"```python\n(.*?)\n```", "\n".join(lines), re.DOTALL)
 
 
-def _run_fresh(code: str, cwd: Path):
-    """Runs `code` in a fresh Python; returns (exit status, the JSON its last line prints, stderr)."""
+# Runs each code block in turn in one fresh Python, each in a namespace of its own, as a user pasting
+# the card's blocks into a new interpreter one after the other would (one process: each fresh
+# TensorFlow import costs seconds). Per block: {"textgen": imported so far, "out": output shapes} or
+# {"error": the exception's text}; a block's outputs are `out` (a dict) or else `logits`.
+_FRESH_RUNNER = """
+import json, sys, traceback
+for code in json.loads(sys.argv[1]):
+    ns = {"__name__": "__main__"}
+    try:
+        exec(compile(code, "<card>", "exec"), ns)
+        r = ns.get("out")
+        r = r if isinstance(r, dict) else {"logits": ns["logits"]}
+        print(json.dumps({"textgen": "textgen" in sys.modules,
+                          "out": {k: [int(d) for d in v.shape] for k, v in r.items()}}))
+    except Exception:
+        print(json.dumps({"error": traceback.format_exc()}))
+    sys.stdout.flush()
+"""
+
+
+def _run_fresh(codes: list[str], cwd: Path) -> list[dict]:
+    """Runs the code blocks, in order, in one fresh Python; returns one result per block (see above)."""
     import subprocess
     import sys
 
-    probe = code + ("\nimport json as _j, sys as _s\n_r = globals().get('out')\n"
-                    "_r = _r if isinstance(_r, dict) else {'logits': logits}\n"
-                    "print(_j.dumps({'textgen': 'textgen' in _s.modules, "
-                    "'out': {k: [int(d) for d in v.shape] for k, v in _r.items()}}))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=600)
-    last = (done.stdout.strip().splitlines() or ["null"])[-1]
-    return done.returncode, (json.loads(last) if done.returncode == 0 else None), done.stderr
+    done = subprocess.run([sys.executable, "-c", _FRESH_RUNNER, json.dumps(codes)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == len(codes), done.stdout[-3000:]
+    return results
 
 
 @pytest.mark.slow
@@ -364,39 +383,35 @@ def test_load_section_keras_code_runs_with_textgen_only_where_needed(tmp_path):
     pooled = _sentiment_dir(tmp_path, "max_mean", False)
     code = _python_blocks(card.load_section(_facts(plain), str(plain)))[0]
     assert "import textgen" not in code
-    status, result, err = _run_fresh(code, tmp_path)
-    assert status == 0, err
-    assert result == {"textgen": False, "out": {"logits": [1, 6, len(CHARS) + 1]}}
-    for path, outputs in ((custom, {"logits": [1, 6, len(CHARS) + 1]}), (pooled, {"polarity": [1, 1]})):
-        code = _python_blocks(card.load_section(_facts(path), str(path)))[0]
-        assert "import textgen  # registers" in code
-        status, result, err = _run_fresh(code, tmp_path)
-        assert status == 0, err
-        assert result == {"textgen": True, "out": outputs}
-        without = "\n".join(line for line in code.splitlines() if not line.startswith("import textgen"))
-        status, _, err = _run_fresh(without, tmp_path)
-        assert status != 0 and "could not be deserialized" in err  # the card's warning is real
+    needs = [_python_blocks(card.load_section(_facts(p), str(p)))[0] for p in (custom, pooled)]
+    assert all("import textgen  # registers" in c for c in needs)
+    without = ["\n".join(line for line in c.splitlines() if not line.startswith("import textgen")) for c in needs]
+    # Blocks without textgen first: nothing has imported it when they run.
+    results = _run_fresh([code, *without, *needs], tmp_path)
+    assert results[0] == {"textgen": False, "out": {"logits": [1, 6, len(CHARS) + 1]}}, results[0]
+    for failed in results[1:3]:
+        assert "could not be deserialized" in failed.get("error", ""), failed  # the card's warning is real
+    assert results[3] == {"textgen": True, "out": {"logits": [1, 6, len(CHARS) + 1]}}, results[3]
+    assert results[4] == {"textgen": True, "out": {"polarity": [1, 1]}}, results[4]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["char", "sentiment_valence", "sentiment_no_valence"])
-def test_load_section_savedmodel_code_runs_without_textgen(tmp_path, kind):
+def test_load_section_savedmodel_code_runs_without_textgen(tmp_path):
     from textgen.export import export_model_dir
 
-    path = {"char": lambda: _char_dir(tmp_path, "minimal_gru"),
-            "sentiment_valence": lambda: _sentiment_dir(tmp_path, "max_mean", True),
-            "sentiment_no_valence": lambda: _sentiment_dir(tmp_path, "max_mean", False)}[kind]()
-    f = _facts(path)
-    lines = card.load_section(f, str(path))
-    text = "\n".join(lines)
-    export_model_dir(path, tmp_path / f"{f.name}-savedmodel")  # what the card's `textgen export` line does
-    assert f"textgen export {path} --out {f.name}-savedmodel" in text
-    status, result, err = _run_fresh(_python_blocks(lines)[1], tmp_path)
-    assert status == 0, err
-    assert result["textgen"] is False
-    if kind == "char":
-        assert result["out"] == {"text": [1]}  # one continuation for the one prompt
-    else:
-        expected = {"p_positive", "label"} | ({"valence"} if kind == "sentiment_valence" else set())
-        assert set(result["out"]) == expected
+    paths = {"char": _char_dir(tmp_path, "minimal_gru"), "sentiment_valence": _sentiment_dir(tmp_path, "max_mean", True),
+             "sentiment_no_valence": _sentiment_dir(tmp_path, "max_mean", False)}
+    blocks = []
+    for kind, path in paths.items():
+        f = _facts(path)
+        lines = card.load_section(f, str(path))
+        text = "\n".join(lines)
+        export_model_dir(path, tmp_path / f"{f.name}-savedmodel")  # what the card's `textgen export` line does
+        assert f"textgen export {path} --out {f.name}-savedmodel" in text
         assert ("has a valence head" in text) == (kind == "sentiment_valence")
+        blocks.append(_python_blocks(lines)[1])
+    char, valence, no_valence = _run_fresh(blocks, tmp_path)
+    assert all(r.get("textgen") is False for r in (char, valence, no_valence)), (char, valence, no_valence)
+    assert char["out"] == {"text": [1]}  # one continuation for the one prompt
+    assert set(valence["out"]) == {"p_positive", "label", "valence"}
+    assert set(no_valence["out"]) == {"p_positive", "label"}
