@@ -88,6 +88,7 @@ class AdversarialTrainer(keras.Model):
                 metric.update_state(loss + adv_loss, sample_weight=tf.shape(x)[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+
 def _add(a, b):
     """The sum of two gradients of one variable; an embedding's are IndexedSlices (rows of the batch's words)."""
     if a is None or b is None:
