@@ -70,6 +70,11 @@ def test_imdb_counts(prepared_data_dir):
         "train": {"examples": 25000, "labels": half},
         "test": {"examples": 25000, "labels": half},
         "unsupervised": {"examples": 50000, "labels": {"neg": 0, "pos": 0, "unlabelled": 50000}}}
+    # What wordlm reads instead of counting the texts: the prepared dataset's own record.
+    assert {s: data.split_size("aclimdb", s, data_dir=prepared_data_dir) for s in summary["splits"]} == {
+        "train": 25000, "test": 25000, "unsupervised": 50000}
+    with pytest.raises(DataError, match="no split 'validation'"):
+        data.split_size("aclimdb", "validation", data_dir=prepared_data_dir)
 
 
 @pytest.mark.slow
