@@ -106,9 +106,10 @@ holdout_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/all_but_$(1
 
 # Pretraining for sentiment (ULMFiT, docs/training.md): word language models on IMDB's train and
 # unsupervised reviews (never the test ones), forward and backward. About 1.4 s a step on 2 idle cores,
-# 8,000 steps each; every 100 steps is a checkpoint, and `make pretrain-imdb` again resumes.
+# 4,000 steps each; every 100 steps is a checkpoint, and `make pretrain-imdb` again resumes. Both runs are
+# committed (a checkpoint resumes in a fresh clone; the forward one is finished).
 IMDB_LM_FLAGS := --dataset aclimdb --cell gru --units 256 --layers 2 --embedding-dim 64 --dropout 0.2 --max-tokens 20000 \
-	--epochs 80 --steps-per-epoch 100 --validation-steps 20 --batch-size 64 --seq-len 70 --learning-rate 0.003 \
+	--epochs 40 --steps-per-epoch 100 --validation-steps 20 --batch-size 64 --seq-len 70 --learning-rate 0.003 \
 	--schedule cosine --patience 0 --seed 1 $(IMDB_SRC)
 pretrain-imdb: $(STAMP)
 	$(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
