@@ -111,9 +111,11 @@ holdout_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/all_but_$(1
 IMDB_LM_FLAGS := --dataset aclimdb --cell gru --units 256 --layers 2 --embedding-dim 64 --dropout 0.2 --max-tokens 20000 \
 	--epochs 40 --steps-per-epoch 100 --validation-steps 20 --batch-size 64 --seq-len 70 --learning-rate 0.003 \
 	--schedule cosine --patience 0 --seed 1 $(IMDB_SRC)
+# A finished run (model.keras, no .resume/) is kept: train refuses to replace it without --overwrite.
+lm_done = [ -f runs/$(1)/model.keras ] && [ ! -d runs/$(1)/.resume ]
 pretrain-imdb: $(STAMP)
-	$(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
-	$(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --backward --out runs/imdb_wordlm_bwd
+	$(call lm_done,imdb_wordlm_fwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
+	$(call lm_done,imdb_wordlm_bwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --backward --out runs/imdb_wordlm_bwd
 
 # Your own text, with thousands of distinct characters: classical Chinese poetry and sayings from Debian's
 # fortunes-zh (bench/corpora.py fetches the package with apt-get download and writes the file).
