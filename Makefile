@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # Two pytest workers, one test file each at a time (--dist loadfile keeps a file's module fixtures, such as
-# its Streamlit server, in one process): on 2 idle cores the whole suite took 1,088 s to 1,445 s across runs (this machine varies),
+# its Streamlit server, in one process): on 2 idle cores the whole suite took 566 s to 1,445 s across runs (this machine varies),
 # against 1,373 s in one process. It is CPU-bound: three workers took 1,141 s with 99 % of both cores busy.
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=25
 
