@@ -108,14 +108,15 @@ holdout_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/all_but_$(1
 # unsupervised reviews (never the test ones), forward and backward. About 1.4 s a step on 2 idle cores,
 # 4,000 steps each; every 100 steps is a checkpoint, and `make pretrain-imdb` again resumes. Both runs are
 # committed (a checkpoint resumes in a fresh clone; the forward one is finished).
+# A shell test: $(1) holds a finished run (model.keras and no unfinished run in .resume/).
+finished_run = [ -f $(1)/model.keras ] && [ ! -d $(1)/.resume ]
 IMDB_LM_FLAGS := --dataset aclimdb --cell gru --units 256 --layers 2 --embedding-dim 64 --dropout 0.2 --max-tokens 20000 \
 	--epochs 40 --steps-per-epoch 100 --validation-steps 20 --batch-size 64 --seq-len 70 --learning-rate 0.003 \
 	--schedule cosine --patience 0 --seed 1 $(IMDB_SRC)
 # A finished run (model.keras, no .resume/) is kept: train refuses to replace it without --overwrite.
-lm_done = [ -f runs/$(1)/model.keras ] && [ ! -d runs/$(1)/.resume ]
 pretrain-imdb: $(STAMP)
-	$(call lm_done,imdb_wordlm_fwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
-	$(call lm_done,imdb_wordlm_bwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --backward --out runs/imdb_wordlm_bwd
+	$(call finished_run,runs/imdb_wordlm_fwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
+	$(call finished_run,runs/imdb_wordlm_bwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --backward --out runs/imdb_wordlm_bwd
 
 # Your own text, with thousands of distinct characters: classical Chinese poetry and sayings from Debian's
 # fortunes-zh (bench/corpora.py fetches the package with apt-get download and writes the file).
@@ -159,7 +160,7 @@ $(CHINESE_CORPUS): $(STAMP)
 
 # RETRAIN=0 keeps a finished model directory (model.keras and no unfinished run in .resume/).
 train-%:
-	@if [ "$(RETRAIN)" = 0 ] && [ -f $(MODELS_DIR)/$*/model.keras ] && [ ! -d $(MODELS_DIR)/$*/.resume ]; then \
+	@if [ "$(RETRAIN)" = 0 ] && $(call finished_run,$(MODELS_DIR)/$*); then \
 		echo "keeping the finished $(MODELS_DIR)/$* (RETRAIN=0)"; else echo "training $*"; $(TRAIN_$*); fi
 
 $(EVAL_DIR)/shakespeare_char-validation.json: FORCE
@@ -186,7 +187,7 @@ $(EVAL_DIR)/imdb_sentiment-on-vader-%.json: FORCE
 # RETRAIN=0 keeps a finished held-out model as train-% keeps a shipped one.
 $(EVAL_DIR)/vader_holdout-%.json: FORCE
 	mkdir -p $(EVAL_DIR)
-	@if [ "$(RETRAIN)" = 0 ] && [ -f $(HOLDOUT_DIR)/vader_without_$*/model.keras ] && [ ! -d $(HOLDOUT_DIR)/vader_without_$*/.resume ]; then \
+	@if [ "$(RETRAIN)" = 0 ] && $(call finished_run,$(HOLDOUT_DIR)/vader_without_$*); then \
 		echo "keeping the finished $(HOLDOUT_DIR)/vader_without_$* (RETRAIN=0)"; else $(call holdout_train,$*); fi
 	$(TEXTGEN) evaluate $(HOLDOUT_DIR)/vader_without_$* --dataset vader_sentiment/$* --baselines \
 		--baseline-train-dataset vader_sentiment/all_but_$* --json $(VADER_SRC) > $@.tmp

@@ -220,8 +220,7 @@ def split_names(name: str, data_dir=None, manual_dir=None) -> list[str]:
 def split_size(name: str, split: str, data_dir=None, manual_dir=None) -> int:
     """The number of examples in a split, from the prepared dataset's info (no pass over the data)."""
     b = _prepared_builder(name, data_dir, manual_dir)
-    if split not in b.info.splits:
-        raise DataError(f"{name} has no split {split!r}; splits: {', '.join(b.info.splits)}")
+    _require_split(b, name, split)
     return int(b.info.splits[split].num_examples)
 
 
@@ -231,10 +230,14 @@ def dataset_version(name: str, data_dir=None, manual_dir=None) -> str:
 
 
 def _as_dataset(b, name: str, split: str) -> tf.data.Dataset:
-    base = split.split("[")[0].split("+")[0]
-    if base not in b.info.splits:
-        raise DataError(f"{name} has no split {split!r}; splits: {', '.join(b.info.splits)}")
+    _require_split(b, name, split, base=split.split("[")[0].split("+")[0])
     return b.as_dataset(split=split, shuffle_files=False)
+
+
+def _require_split(b, name: str, split: str, base: str | None = None) -> None:
+    """DataError unless the prepared builder `b` has the split (`base`: a split expression's first name)."""
+    if (base or split) not in b.info.splits:
+        raise DataError(f"{name} has no split {split!r}; splits: {', '.join(b.info.splits)}")
 
 
 # --------------------------------------------------------------------------------------------
