@@ -275,6 +275,15 @@ def test_verdicts_say_how_far_a_target_is_and_transfer_is_described():
     assert "max and mean of its outputs over the words" in text and "into words (" in text
     assert "started from `saved_models/imdb_sentiment` (trained on `aclimdb`)" in text
     assert "weights of embedding, bi_rnn_0" in text
+    # No recorded training time for the source (an older run): no rows about it.
+    assert not [r for r in card.model_table(f).rows if "started from" in r[0]]
+    # A fine-tuned model's cost includes its pretraining, forward and backward.
+    meta.update(training_time_s=600.0, init_from={**meta["init_from"], "path": "runs/lm_fwd", "training_time_s": 6444.0,
+                                                  "backward_path": "runs/lm_bwd", "backward_training_time_s": 5000.0})
+    rows = dict(card.model_table(f).rows)
+    assert rows["training time of `runs/lm_fwd` (started from)"] == "6444.0 s (1.79 h)"
+    assert rows["training time of `runs/lm_bwd` (started from)"] == "5000.0 s (1.39 h)"
+    assert rows["training time, the models it started from included"] == "12044.0 s (3.35 h)"
     lm = card.Facts("shakespeare_char", {"task": "charlm", "dataset": {"name": "tiny_shakespeare"},
                                          "metrics": {"loss_nats": 1.5}}, None, 1, 1, 1, False)
     assert card.verdicts(lm) == ["Target (test loss <= 1.47 nats/char): not met, 0.0300 nats/char above it."]

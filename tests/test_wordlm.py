@@ -156,11 +156,13 @@ def test_the_backward_direction_starts_from_a_backward_language_model(tmp_path):
         keras.utils.set_random_seed(1 + backward)
         cfg = WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=50, backward=backward)
         models[name] = build_word_lm(cfg, vocabulary)
-        artifacts.save_model_dir(tmp_path / name, models[name], cfg, {})
+        artifacts.save_model_dir(tmp_path / name, models[name], cfg, {"training_time_s": 100.0 + backward})
     cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4, bidirectional=True), embedding_dim=3, max_tokens=50,
                           sequence_length=8)
     _, weights, info = transfer_source(str(tmp_path / "fwd"), cfg, str(tmp_path / "bwd"))
     assert info["backward_path"] == str(tmp_path / "bwd")
+    # the pretraining times travel to the fine-tuned model's card
+    assert (info["training_time_s"], info["backward_training_time_s"]) == (100.0, 101.0)
     model = build_sentiment_model(cfg, vocabulary)
     start_from(model, weights)
     bi = model.get_layer("bi_rnn_0")

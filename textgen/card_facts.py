@@ -70,6 +70,7 @@ def model_table(f: Facts) -> Table:
         *((f"corpus file {i + 1}", f"{Path(s['path']).name}: {s['bytes']:,} bytes, {s['characters']:,} characters, "
            f"{s['encoding']}, sha256 {s['sha256']}") for i, s in enumerate((ds.get("corpus") or {}).get("sources", []))),
         ("training time", _duration(m.get("training_time_s"))),
+        *_source_time_rows(m.get("init_from") or {}, m.get("training_time_s")),
         *([("trained on", _hardware(m["hardware"]))] if m.get("hardware") else []),
         ("epochs run", f"{m.get('epochs_run')} (best {val.get('best_epoch')}, stopped early: "
                        f"{'yes' if m.get('stopped_early') else 'no'}, resumes: {m.get('resumes', 0)})"),
@@ -84,6 +85,18 @@ def model_table(f: Facts) -> Table:
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
     ]
     return Table(("", "value"), rows)
+
+
+def _source_time_rows(source: dict, own: float | None) -> list[tuple[str, str]]:
+    """A transfer's cost includes the models it started from (a pretrained language model's hours):
+    their training times, recorded in init_from, and the sum with this run's."""
+    times = [(path, t) for path, t in ((source.get("path"), source.get("training_time_s")),
+                                       (source.get("backward_path"), source.get("backward_training_time_s")))
+             if t is not None]
+    rows = [(f"training time of `{path}` (started from)", _duration(t)) for path, t in times]
+    if times and own is not None:
+        rows.append(("training time, the models it started from included", _duration(own + sum(t for _, t in times))))
+    return rows
 
 
 def card_tables(f: Facts) -> list[tuple[str, Table]]:

@@ -391,11 +391,15 @@ def transfer_source(path: str, model_cfg: SentimentConfig, backward: str = "") -
 
     source = load_model_dir(path)
     info = {"path": str(path), "dataset": (source.metadata.get("dataset") or {}).get("name"),
-            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics")}
+            "weights_sha256": source.metadata.get("weights_sha256"), "metrics": source.metadata.get("metrics"),
+            # the card adds it to this run's own: a fine-tuned model's cost includes its pretraining
+            "training_time_s": source.metadata.get("training_time_s")}
     if isinstance(source.config, WordLMConfig):
         back = _backward_language_model(backward, source, model_cfg) if backward else None
         return (*_from_language_model(path, source, model_cfg, back),
-                {**info, "task": "wordlm", **({"backward_path": str(backward)} if backward else {})})
+                {**info, "task": "wordlm",
+                 **({"backward_path": str(backward), "backward_training_time_s": back.metadata.get("training_time_s")}
+                    if backward else {})})
     if backward:
         raise ConfigError(f"--init-from-backward goes with --init-from a forward word language model; {path} is a "
                           f"{source.task} model")
