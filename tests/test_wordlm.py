@@ -142,6 +142,14 @@ def test_a_sentiment_model_starts_from_a_language_model(tmp_path):
     with pytest.raises(ConfigError, match="rnn.units: 4 there, 8 here"):
         transfer_source(str(tmp_path / "lm"), SentimentConfig(rnn=RNNConfig(cell="gru", units=8), embedding_dim=3,
                                                               max_tokens=50))
+    # Room for new words (--extend-vocabulary) and emoticons as tokens: the same words, the same rows.
+    roomy = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=80,
+                            standardize="lower_keep_emoticons")
+    got_vocabulary, weights, _ = transfer_source(str(tmp_path / "lm"), roomy)
+    assert got_vocabulary == vocabulary and set(weights) == {"embedding", "rnn_0"}
+    with pytest.raises(ConfigError, match="max_tokens: 50 there, 40 here"):
+        transfer_source(str(tmp_path / "lm"), SentimentConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3,
+                                                              max_tokens=40))
 
 
 def test_the_backward_direction_starts_from_a_backward_language_model(tmp_path):

@@ -467,16 +467,18 @@ def _from_language_model(path, source, model_cfg: SentimentConfig, backward=None
     from textgen.models.word_lm import vocabulary_of
 
     lm = source.config
+    # The standardisation may differ as for a sentiment source (_TRANSFER_FREE): the emoticon-keeping one
+    # only adds tokens, which --extend-vocabulary brings in; max_tokens may be larger (room for them).
     want = {"rnn.cell": (lm.rnn.cell, model_cfg.rnn.cell), "rnn.units": (lm.rnn.units, model_cfg.rnn.units),
             "rnn.layers": (lm.rnn.layers, model_cfg.rnn.layers),
-            "embedding_dim": (lm.embedding_dim, model_cfg.embedding_dim),
-            "standardize": (lm.standardize, model_cfg.standardize), "ngrams": (1, model_cfg.ngrams),
-            "max_tokens": (lm.max_tokens, model_cfg.max_tokens)}
+            "embedding_dim": (lm.embedding_dim, model_cfg.embedding_dim), "ngrams": (1, model_cfg.ngrams)}
     diff = [f"{k}: {a!r} there, {b!r} here" for k, (a, b) in want.items() if a != b]
+    if model_cfg.max_tokens < lm.max_tokens:
+        diff.append(f"max_tokens: {lm.max_tokens!r} there, {model_cfg.max_tokens!r} here (at least theirs)")
     if diff:
         raise ConfigError(f"--init-from {path}: the language model and this sentiment model differ ({', '.join(diff)}); "
-                          "give this run the language model's --cell, --units, --layers and --embedding-dim "
-                          "(and --ngrams 1)")
+                          "give this run the language model's --cell, --units, --layers and --embedding-dim, "
+                          "--ngrams 1 and at least its --max-tokens")
     model = source.model
     weights = {"embedding": model.get_layer("embedding").get_weights()}  # (vocab, embedding_dim)
     for i in range(lm.rnn.layers):
