@@ -181,3 +181,28 @@ def test_transfer_starts_from_the_source_vocabulary_and_weights(movies_data_dir,
             "--init-from", str(tmp_path / "nowhere"), "--out", str(tmp_path / "bad2")]
     assert cli.main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validation_of_a_corpus_without_one_is_the_part_training_held_out(prepared_data_dir, tmp_path, capsys):
+    # IMDB has no validation split: training holds out the last 10 % of (here the first 200) train
+    # reviews, and `evaluate --split validation` reads those same 20, so variants can be compared on
+    # validation from the CLI without touching test.
+    model_cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4), max_tokens=300, sequence_length=16,
+                                embedding_dim=3, valence_head=False)
+    cfg = train.TrainConfig(epochs=1, batch_size=16, train_limit=200, seed=1, score_test=False)
+    out = tmp_path / "imdb"
+    result = train.train("sentiment", "aclimdb", out, model_cfg, cfg, data_dir=prepared_data_dir, verbose=0,
+                         print_fn=lambda s: None)
+    assert load_model_dir(out).metadata["dataset"]["splits"]["validation"] == "last 20 examples of train"
+    assert cli.main(["evaluate", str(out), "--split", "validation", "--baselines", "--data-dir", str(prepared_data_dir),
+                     "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["model"]["examples"] == 20
+    assert ev["model"]["accuracy"] == pytest.approx(result.history["val_accuracy"][-1], abs=1e-6)
+    # the baseline learns from the 180 reviews the model trained on, not from the validation ones
+    assert ev["baseline_tfidf_logreg"]["train_examples"] == 180
+    # Without train_config.json nothing says which reviews were held out: a clear refusal.
+    (out / "train_config.json").unlink()
+    assert cli.main(["evaluate", str(out), "--split", "validation", "--data-dir", str(prepared_data_dir)]) == 2
+    assert "has no validation split" in capsys.readouterr().err

@@ -284,6 +284,24 @@ def load_sentiment_corpus(name: str, split: str, data_dir=None, manual_dir=None)
     return _as_dataset(b, name, split).map(uniform, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def sentiment_train_validation(name: str, validation_fraction: float, train_limit: int = 0, data_dir=None,
+                               manual_dir=None) -> tuple[tf.data.Dataset, tf.data.Dataset, int, str]:
+    """(train, validation, train examples, what the validation split is) as a sentiment run trains on:
+    the first `train_limit` train examples (0 = all) and the corpus's validation split or, when it has
+    none, the last `validation_fraction` of those train examples (before shuffling), held out. Training
+    and `textgen evaluate --split validation` both call this, so they read the same examples."""
+    kw = dict(data_dir=data_dir, manual_dir=manual_dir)
+    train = load_sentiment_corpus(name, "train", **kw)
+    n_train = split_size(name, "train", **kw)
+    if train_limit:
+        train, n_train = train.take(train_limit), min(n_train, train_limit)
+    if "validation" in split_names(name, **kw):
+        return train, load_sentiment_corpus(name, "validation", **kw), n_train, "validation"
+    n_val = max(1, int(n_train * validation_fraction))
+    return (train.take(n_train - n_val), train.skip(n_train - n_val), n_train - n_val,
+            f"last {n_val} examples of train")
+
+
 # --------------------------------------------------------------------------------------------
 # describe
 

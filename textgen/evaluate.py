@@ -196,10 +196,17 @@ def valence_metrics(true: np.ndarray, pred: np.ndarray) -> dict | None:
     return {"examples": int(known.sum()), "mae": float(np.mean(np.abs(t - p))), "pearson_r": r}
 
 
-def _examples(dataset: str, split: str, limit: int, data_dir, manual_dir) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _examples(dataset: str, split: str, limit: int, data_dir, manual_dir,
+              held_out: tuple[float, int] | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(texts, labels, valence) of a split. With `held_out` (validation_fraction, train_limit):
+    "validation" and "train_without_validation" are training's two parts of train."""
     from textgen import data
 
-    ds = data.load_sentiment_corpus(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
+    if held_out and split in ("validation", "train_without_validation"):
+        train, val, _, _ = data.sentiment_train_validation(dataset, *held_out, data_dir=data_dir, manual_dir=manual_dir)
+        ds = val if split == "validation" else train
+    else:
+        ds = data.load_sentiment_corpus(dataset, split, data_dir=data_dir, manual_dir=manual_dir)
     if limit:
         ds = ds.take(limit)
     texts, labels, valence = [], [], []
@@ -263,27 +270,41 @@ def tfidf_baseline(train_texts: list[str], train_labels: np.ndarray, texts: list
 
 def evaluate_sentiment_split(model, dataset: str, split: str, *, data_dir=None, manual_dir=None, limit: int = 0,
                              majority: Mapping[str, int] | None = None, baselines: bool = False,
-                             baseline_train_limit: int = 0, baseline_train_dataset: str | None = None) -> dict:
+                             baseline_train_limit: int = 0, baseline_train_dataset: str | None = None,
+                             held_out=None) -> dict:
     """Sentiment metrics on a split (first `limit` examples when > 0), with optional baselines.
 
     The TF-IDF baseline (and, without `majority`, the majority class) is fit on the train split of
     `baseline_train_dataset` (default: `dataset`); a model measured on a domain it never trained on
-    is compared with a baseline fit on the same texts as the model, not on that domain's."""
-    texts, labels, valence = _examples(dataset, split, limit, data_dir, manual_dir)
+    is compared with a baseline fit on the same texts as the model, not on that domain's.
+    `split="validation"` of a corpus without one is the part of train that training held out, by
+    `held_out` (the model's TrainConfig: validation_fraction, train_limit); the TF-IDF baseline is
+    then fit on the rest of train, as the model was."""
+    from textgen import data
+
+    val_rule = None
+    if split == "validation" and "validation" not in data.split_names(dataset, data_dir=data_dir, manual_dir=manual_dir):
+        if held_out is None:
+            raise EvaluationError(f"{dataset} has no validation split, and the model directory has no train_config.json "
+                                  "saying which train examples its training held out")
+        val_rule = (held_out.validation_fraction, held_out.train_limit)
+    texts, labels, valence = _examples(dataset, split, limit, data_dir, manual_dir, val_rule)
     result = {"dataset": dataset, "split": split, **evaluate_sentiment(model, texts, labels, valence)}
     train_on = baseline_train_dataset or dataset
     if baselines and baseline_train_dataset:
         result["baselines_trained_on"] = train_on
     train = None
+    # on the held-out validation examples, the baselines learn from the rest of train only
+    train_split = "train_without_validation" if val_rule and train_on == dataset else "train"
     if baselines and majority is None:
-        train = _examples(train_on, "train", baseline_train_limit, data_dir, manual_dir)
+        train = _examples(train_on, train_split, baseline_train_limit, data_dir, manual_dir, val_rule)
         values, counts = np.unique(train[1], return_counts=True)
         majority = {str(v): int(c) for v, c in zip(values, counts)}
     if majority:
         result["baseline_majority"] = majority_baseline(labels, majority)
     if baselines:
         if train is None:
-            train = _examples(train_on, "train", baseline_train_limit, data_dir, manual_dir)
+            train = _examples(train_on, train_split, baseline_train_limit, data_dir, manual_dir, val_rule)
         result["baseline_vader"] = vader_baseline(texts, labels, valence)
         result["baseline_tfidf_logreg"] = tfidf_baseline(train[0], train[1], texts, labels)
     return result
@@ -298,16 +319,21 @@ def evaluate_model_dir(path: str | Path, *, dataset: str | None = None, split: s
                        baseline_train_limit: int = 0, baseline_train_dataset: str | None = None, streams: int = 64,
                        data_dir=None, manual_dir=None) -> dict:
     """Evaluates a model directory; returns one JSON-ready dict."""
-    from textgen import tasks
+    from textgen import config as config_lib, tasks
     from textgen.artifacts import load_model_dir
+    from textgen.runs import TRAIN_CONFIG_FILE
 
     md = load_model_dir(path)
     dataset = dataset or (md.metadata.get("dataset") or {}).get("name")
     trained_on = (md.metadata.get("dataset") or {}).get("name")
     result: dict = {"model_dir": str(path), "task": md.task, **({"trained_on": trained_on} if trained_on else {})}
+    # How training split its data (a held-out validation part of train), when the model was trained
+    # on this dataset and its train_config.json is there.
+    train_file = Path(path) / TRAIN_CONFIG_FILE
+    train_config = config_lib.load_config(train_file) if dataset == trained_on and train_file.is_file() else None
     # The task reads its own flags: --text-file (character models), --baselines (sentiment), ...
     result.update(tasks.for_config(md.config).evaluate(
         md.model, dataset, split, metadata=md.metadata, data_dir=data_dir, manual_dir=manual_dir, limit=limit,
         text_file=text_file, baselines=baselines, baseline_train_limit=baseline_train_limit,
-        baseline_train_dataset=baseline_train_dataset, streams=streams))
+        baseline_train_dataset=baseline_train_dataset, streams=streams, train_config=train_config))
     return result

@@ -124,9 +124,10 @@ class Task:
 
     def evaluate(self, model, dataset: str | None, split: str, *, metadata: dict, data_dir=None, manual_dir=None,
                  limit: int = 0, text_file: str | None = None, baselines: bool = False, baseline_train_limit: int = 0,
-                 baseline_train_dataset: str | None = None, streams: int = 64) -> dict:
+                 baseline_train_dataset: str | None = None, streams: int = 64, train_config=None) -> dict:
         """Held-out metrics of a model on `split` of `dataset` (first `limit` examples when > 0), with
-        the baselines the task keeps; `metadata` is its metadata.json (baseline counts). The other
+        the baselines the task keeps; `metadata` is its metadata.json (baseline counts), `train_config`
+        the TrainConfig it was trained with (None when not recorded or another dataset). The other
         arguments are `textgen evaluate`'s flags; raise `textgen.evaluate.EvaluationError` for those
         the task has no use for."""
         raise NotImplementedError

@@ -142,7 +142,8 @@ class CharLMTask(LanguageModelTask):
         return sample
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64,
+                 train_config=None) -> dict:
         """Loss in nats and bits per character on a split (or a UTF-8 text file), next to the unigram
         baseline of the training characters; every character scored with state carried over."""
         from pathlib import Path

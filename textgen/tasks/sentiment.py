@@ -110,22 +110,10 @@ class SentimentTask(Task):
         # fail before loading data
         source = transfer_source(cfg.init_from, model_cfg, cfg.init_from_backward) if cfg.init_from else None
 
-        kw = dict(data_dir=data_dir, manual_dir=manual_dir)
-        train = data.load_sentiment_corpus(dataset, "train", **kw)
-        if cfg.train_limit:
-            train = train.take(cfg.train_limit)
-        n_train = int(train.reduce(0, lambda n, _: n + 1))
-        splits = {}
-        if "validation" in data.split_names(dataset, **kw):
-            val = data.load_sentiment_corpus(dataset, "validation", **kw)
-            splits["validation"] = "validation"
-        else:
-            # The corpus has no validation split: hold out the last fraction of train (before shuffling).
-            n_val = max(1, int(n_train * cfg.validation_fraction))
-            val, train, n_train = train.skip(n_train - n_val), train.take(n_train - n_val), n_train - n_val
-            splits["validation"] = f"last {n_val} examples of train"
-        splits["train"] = f"train ({n_train} examples)"
-        splits["test"] = "test"
+        # (a corpus without a validation split: its last validation_fraction of train, held out)
+        train, val, n_train, val_name = data.sentiment_train_validation(
+            dataset, cfg.validation_fraction, cfg.train_limit, data_dir=data_dir, manual_dir=manual_dir)
+        splits = {"validation": val_name, "train": f"train ({n_train} examples)", "test": "test"}
         # A transfer run keeps its source's vocabulary (the copied embedding rows stay aligned with
         # their words), extended with this corpus's most frequent new tokens when asked.
         if source and cfg.extend_vocabulary:
@@ -180,10 +168,12 @@ class SentimentTask(Task):
                       jit_compile=cfg.jit_compile)
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64,
+                 train_config=None) -> dict:
         """Accuracy, F1 (and valence MAE / r) on a split, next to the majority class of the training
         labels and, with `baselines`, the VADER lexicon and TF-IDF + logistic regression (fit on the
-        train split of `baseline_train_dataset`, default `dataset`)."""
+        train split of `baseline_train_dataset`, default `dataset`). The validation split of a corpus
+        that has none is the one training held out of train (`train_config`'s fraction and limit)."""
         from textgen import evaluate
 
         if text_file:
@@ -193,7 +183,8 @@ class SentimentTask(Task):
         return evaluate.evaluate_sentiment_split(model, dataset, split, data_dir=data_dir, manual_dir=manual_dir,
                                                  limit=limit, majority=metadata.get("train_label_counts"),
                                                  baselines=baselines, baseline_train_limit=baseline_train_limit,
-                                                 baseline_train_dataset=baseline_train_dataset)
+                                                 baseline_train_dataset=baseline_train_dataset,
+                                                 held_out=train_config)
 
     def export(self, model, out, fmt: str, batch_size: int) -> None:
         """SavedModel: signatures classify (= serving_default) with p_positive, valence, label."""

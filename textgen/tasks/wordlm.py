@@ -131,7 +131,8 @@ class WordLMTask(LanguageModelTask):
         return build_word_lm(model_cfg, vocabulary)
 
     def evaluate(self, model, dataset, split, *, metadata, data_dir=None, manual_dir=None, limit=0, text_file=None,
-                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64) -> dict:
+                 baselines=False, baseline_train_limit=0, baseline_train_dataset=None, streams=64,
+                 train_config=None) -> dict:
         """Loss in nats per word over windows of EVAL_WINDOW + 1 words of `split` (state reset per
         window, as in training), next to the unigram baseline of the training words."""
         import math
