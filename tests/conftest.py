@@ -11,6 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def load_bench(name: str):
+    """Imports bench/NAME.py from this checkout (pytest may run without the repo root on sys.path)."""
+    import importlib
+    import sys
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"bench.{name}")
 SHARED_DATA = Path(os.environ.get("TEXTGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

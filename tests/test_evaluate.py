@@ -202,6 +202,27 @@ def test_validation_of_a_corpus_without_one_is_the_part_training_held_out(prepar
     assert ev["model"]["accuracy"] == pytest.approx(result.history["val_accuracy"][-1], abs=1e-6)
     # the baseline learns from the 180 reviews the model trained on, not from the validation ones
     assert ev["baseline_tfidf_logreg"]["train_examples"] == 180
+
+    # bench/average.py: the same 20 reviews, each model's accuracy and that of their mean P(positive).
+    import shutil
+
+    from tests.conftest import load_bench
+    from textgen.inference import SentimentPredictor
+
+    other = tmp_path / "imdb_other"
+    shutil.copytree(out, other)
+    md = load_model_dir(other)
+    kernel, bias = md.model.get_layer("polarity").get_weights()
+    md.model.get_layer("polarity").set_weights([kernel, bias + 0.3])  # leans positive: another model
+    save_model_dir(other, md.model, md.config, md.metadata)
+    average = load_bench("average")
+    assert average.main([str(out), str(other), "--data-dir", str(prepared_data_dir)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    texts, labels, _ = evaluate._examples("aclimdb", "validation", 0, prepared_data_dir, None, held_out=(0.1, 200))
+    p = [SentimentPredictor(load_model_dir(d).model).scores(texts)["p_positive"] for d in (out, other)]
+    assert got["examples"] == 20 and got["models"][str(out)] == pytest.approx(ev["model"]["accuracy"])
+    assert got["average"] == pytest.approx((((p[0] + p[1]) / 2 > 0.5) == labels).mean())
+    assert average.main([str(out)]) == 2 and "two or more" in capsys.readouterr().err
     # Without train_config.json nothing says which reviews were held out: a clear refusal.
     (out / "train_config.json").unlink()
     assert cli.main(["evaluate", str(out), "--split", "validation", "--data-dir", str(prepared_data_dir)]) == 2

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import load_bench
 from textgen import cli
 from textgen.artifacts import save_model_dir
 from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
@@ -146,18 +147,6 @@ def test_sentiment_benchmark_runs_on_a_model_dir(sentiment_dir, capsys):
     assert sentiment.main(["--json", "--model-dir", str(sentiment_dir), "--calls", "3", "--batch", "4"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["latency_b1_p50_ms"] > 0 and result["texts_per_s_b4"] > 0
-
-
-def load_bench(name: str):
-    """Imports bench/NAME.py from this checkout (pytest may run without the repo root on sys.path)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"bench.{name}")
 
 
 def test_predict_takes_one_string_as_one_text_and_refuses_other_types(predictor):

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import load_bench
 from textgen import cli
 from textgen.artifacts import ModelDirError, save_model_dir
 from textgen.config import CharLMConfig, RNNConfig, SentimentConfig
@@ -303,18 +304,6 @@ def test_generation_benchmark_runs_small(rigged_dir, tmp_path, capsys):
         generation.main(["--json", "--quality-text", str(tmp_path / "missing.txt")])
     assert exit_info.value.code == 2 and "missing.txt: no such file" in capsys.readouterr().err
     assert set(result["saved_models"]) == {"rigged"}  # sentiment models are not generators: not listed
-
-
-def load_bench(name: str):
-    """Imports bench/NAME.py from this checkout (pytest may run without the repo root on sys.path)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"bench.{name}")
 
 
 def test_huge_top_k_keeps_every_character(rigged, rigged_dir, capsys):
