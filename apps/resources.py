@@ -36,8 +36,15 @@ def _task_of(model_dir: Path) -> str | None:
     return next((name for name in tasks.names() if tasks.get(name).config_class.__name__ == kind), None)
 
 
+def _is_a(name: str, task: str) -> bool:
+    """Whether task `name` is `task` or extends it (an average of sentiment models is a sentiment model)."""
+    from textgen import tasks
+
+    return isinstance(tasks.get(name), type(tasks.get(task)))
+
+
 def list_models(task: str | None = None) -> dict[str, str]:
-    """{display name: path} of every model directory (of `task`, if given), shipped ones first."""
+    """{display name: path} of every model directory (of `task` or a task extending it, if given), shipped ones first."""
     found: dict[str, str] = {}
     for root in model_roots():
         if not root.is_dir():
@@ -46,7 +53,7 @@ def list_models(task: str | None = None) -> dict[str, str]:
         for d in sorted((p for p in root.iterdir() if (p / "model.keras").is_file()),
                         key=lambda p: (p.name not in FEATURED, p.name)):
             t = _task_of(d)
-            if t is None or (task is not None and t != task):
+            if t is None or (task is not None and not _is_a(t, task)):
                 continue
             name = d.name if d.name not in found else f"{d.name} ({root})"
             found[name] = str(d)

@@ -17,41 +17,20 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-
 
 def validation_average(model_dirs: list[str], data_dir=None, manual_dir=None) -> dict:
-    """Each model's validation accuracy and that of the mean of their P(positive), threshold 0.5."""
-    from textgen import config as config_lib
-    from textgen.artifacts import load_model_dir
-    from textgen.evaluate import EvaluationError, _examples, classification_metrics
-    from textgen.inference import SentimentPredictor
-    from textgen.runs import TRAIN_CONFIG_FILE
+    """Each model's validation accuracy and that of the mean of their P(positive), threshold 0.5
+    (the checks and the scoring of `textgen average`, which writes such an average as one model)."""
+    from textgen.average import load_members, validation_scores
 
-    if len(model_dirs) < 2:
-        raise EvaluationError("give two or more model directories to average")
-    rules, datasets = set(), set()
-    for path in model_dirs:
-        train_file = Path(path) / TRAIN_CONFIG_FILE
-        if not train_file.is_file():
-            raise EvaluationError(f"{path}: no {TRAIN_CONFIG_FILE}, so nothing says which examples it held out")
-        cfg = config_lib.load_config(train_file)
-        rules.add((cfg.validation_fraction, cfg.train_limit))
-        datasets.add((load_model_dir(path).metadata.get("dataset") or {}).get("name"))
-    if len(rules) != 1 or len(datasets) != 1:
-        raise EvaluationError(f"the models were trained on different data or validation splits: {sorted(map(str, datasets))}, "
-                              f"(validation fraction, train limit) {sorted(rules)}")
-    (dataset,), (rule,) = datasets, rules
-    texts, labels, _ = _examples(dataset, "validation", 0, data_dir, manual_dir, held_out=rule)
-    probs = {path: SentimentPredictor(load_model_dir(path).model).scores(texts)["p_positive"] for path in model_dirs}
-    mean = np.mean(list(probs.values()), axis=0)  # (examples,)
-    acc = lambda p: classification_metrics(labels, p, 0.5)["accuracy"]  # noqa: E731
-    return {"dataset": dataset, "examples": len(texts), "models": {k: acc(p) for k, p in probs.items()},
-            "average": acc(mean)}
+    dirs, rule = load_members(model_dirs)  # each model directory is loaded once
+    dataset = (dirs[0].metadata.get("dataset") or {}).get("name")
+    scores = validation_scores([md.model for md in dirs], dataset, rule, data_dir, manual_dir)
+    return {"dataset": dataset, "examples": scores["examples"], "models": dict(zip(model_dirs, scores["members"])),
+            "average": scores["accuracy"]}
 
 
 def main(argv: list[str] | None = None) -> int:

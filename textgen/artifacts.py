@@ -81,7 +81,7 @@ def save_model_dir(out_dir: str | os.PathLike, model: keras.Model, config: Any, 
     return out
 
 
-def _architecture_vs_config(model: keras.Model, config: Any) -> dict[str, tuple[Any, Any]]:
+def architecture_vs_config(model: keras.Model, config: Any) -> dict[str, tuple[Any, Any]]:
     """{field: (value in config, value read from the model)} for the recurrent stack and embedding.
 
     A config.json copied from another run would otherwise mislabel the model (and the app would
@@ -166,7 +166,7 @@ def load_model_dir(path: str | os.PathLike, compile: bool = False) -> ModelDir:
         raise ModelDirError(f"cannot load {path / MODEL_FILE}: {first_line}") from err
     mismatches = [
         f"{key}: config.json says {want!r}, model.keras has {got!r}"
-        for key, (want, got) in _architecture_vs_config(model, config).items()
+        for key, (want, got) in owner.architecture(model, config).items()
         if want != got
     ]
     if mismatches:

@@ -129,8 +129,8 @@ def record_notes(model_dir: str | os.PathLike, notes: str) -> dict:
 def describe(f: Facts) -> str:
     from textgen import tasks
 
-    rnn = f.config.rnn
-    stack = f"{rnn.layers}-layer {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell} ({rnn.units} units)"
+    rnn = getattr(f.config, "rnn", None)  # (an average's members each have their own)
+    stack = f"{rnn.layers}-layer {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell} ({rnn.units} units)" if rnn else ""
     return tasks.get(f.task).card_describe(f, stack)
 
 

@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from textgen import config as config_lib
+from textgen.config import TRAIN_CONFIG_FILE  # noqa: F401  (re-exported)
 from textgen.errors import TextgenError
 
-TRAIN_CONFIG_FILE = "train_config.json"  # written by textgen.train beside the model
+
+
+# The commands that make a model directory: `textgen train ...`, and `textgen average ...` (textgen.average).
+MAKING_COMMANDS = ("train", "average")
 
 
 class CardError(TextgenError):
@@ -36,8 +40,8 @@ def normalise_command(command: str) -> list[str]:
         words = words[1:]
     else:
         raise CardError(f"the train command must start with `textgen train`; got {command[:60]!r}")
-    if not words or words[0] != "train":
-        raise CardError(f"the train command must be a `textgen train` command; got {command[:60]!r}")
+    if not words or words[0] not in MAKING_COMMANDS:
+        raise CardError(f"the train command must be a `textgen train` (or `textgen average`) command; got {command[:60]!r}")
     return words
 
 
@@ -47,8 +51,18 @@ def display_command(argv: Sequence[str]) -> str:
 
 
 def check_command(argv: Sequence[str], model_dir: Path, config: Any, metadata: dict) -> None:
-    """Raises CardError unless `textgen <argv>` rebuilds this model's configs, seed and dataset."""
-    from textgen import train_flags
+    """Raises CardError unless `textgen <argv>` rebuilds this model's configs, seed and dataset (an
+    `average` command: its members and embedding dtype, `textgen.average.check_command`)."""
+    from textgen import average, train_flags
+
+    if argv[0] == average.COMMAND:
+        try:
+            problems = average.check_command(argv, model_dir, config, metadata)
+        except average.AverageError as exc:
+            raise CardError(str(exc)) from exc
+        if problems:
+            raise CardError("the average command would not rebuild this model: " + "; ".join(problems))
+        return
 
     err = io.StringIO()
     try:
@@ -91,9 +105,14 @@ def _diff(what: str, recorded: dict, command: dict, prefix: str = "") -> list[st
 
 
 def model_dir_of(argv: Sequence[str]) -> str | None:
-    """The model directory a `textgen train` argv writes (`--out`), or None when it does not parse."""
-    from textgen import train_flags
+    """The model directory a `textgen train` (or `average`) argv writes (`--out`), or None when it does not parse."""
+    from textgen import average, train_flags
 
+    if argv and argv[0] == average.COMMAND:
+        try:
+            return average.parse_command(argv).out
+        except average.AverageError:
+            return None
     try:
         with contextlib.redirect_stderr(io.StringIO()):
             return train_flags.parse_train_command(argv).out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textgen.card_command import TRAIN_CONFIG_FILE
+from textgen.config import TRAIN_CONFIG_FILE
 from textgen.card_load import registered_classes
 from textgen.cardkit import Facts, Table, duration as _duration, num as _num, pct as _pct
 
@@ -102,7 +102,8 @@ def _source_time_rows(source: dict, own: float | None) -> list[tuple[str, str]]:
 def card_tables(f: Facts) -> list[tuple[str, Table]]:
     from textgen import tasks
 
-    return tasks.get(f.task).card_tables(f) + [("Model and training", model_table(f))]
+    task = tasks.get(f.task)
+    return task.card_tables(f) + [("Model and training", task.card_model_table(f))]
 
 
 def verdicts(f: Facts) -> list[str]:

@@ -22,7 +22,7 @@ from textgen.commands import UserError, print_json as _print_json  # noqa: E402,
 from textgen.commands.bench import BENCHMARKS, add_bench_commands  # noqa: E402,F401
 from textgen.commands.data import add_data_commands  # noqa: E402
 from textgen.commands.reports import add_card_commands, add_compare_commands  # noqa: E402
-from textgen.commands.training import add_evaluate_commands, add_train_commands  # noqa: E402
+from textgen.commands.training import add_average_commands, add_evaluate_commands, add_train_commands  # noqa: E402
 from textgen.commands.use import (  # noqa: E402
     add_export_commands, add_generate_commands, add_import_commands, add_predict_commands,
 )
@@ -44,6 +44,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_data_commands,
     add_train_commands,
     add_evaluate_commands,
+    add_average_commands,
     add_generate_commands,
     add_predict_commands,
     add_export_commands,

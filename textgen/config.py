@@ -27,6 +27,9 @@ STANDARDIZE_CHOICES = ("lower_and_strip_punctuation", "lower", "lower_keep_emoti
 
 CELL_KINDS = ("simple_rnn", "gru", "lstm", "minimal_gru", "peephole_lstm")
 
+# A run's TrainConfig, written by textgen.train beside the model (read by evaluate, card, average).
+TRAIN_CONFIG_FILE = "train_config.json"
+
 T = TypeVar("T")
 
 
@@ -194,6 +197,26 @@ class WordLMConfig:
                               "train a backward one (backward=true) instead")
 
 
+EMBEDDING_DTYPES = ("float32", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class AverageConfig:
+    """An average of sentiment models (`textgen average`): each member reads the raw text its own
+    way and P(positive) (and valence, when every member has that head) is the mean of theirs."""
+
+    members: tuple[SentimentConfig, ...] = ()  # each member's own config, in the order of the average
+    # Storage of the members' embedding tables: "float16" halves the largest part of the file; the
+    # looked-up vectors are cast to float32 before the recurrent layers.
+    embedding_dtype: str = "float32"
+
+    def __post_init__(self):
+        check_types(self)
+        if len(self.members) < 2:
+            raise ConfigError(f"an average needs two or more member models; got {len(self.members)}")
+        _check_choice("embedding_dtype", self.embedding_dtype, EMBEDDING_DTYPES)
+
+
 # --------------------------------------------------------------------------------------------
 # Strict conversion between plain dicts (JSON, CLI overrides) and the dataclasses.
 
@@ -284,7 +307,8 @@ def save_config(cfg: Any, path: str | os.PathLike) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-CONFIG_KINDS: dict[str, type] = {c.__name__: c for c in (RNNConfig, CharLMConfig, SentimentConfig, WordLMConfig)}
+CONFIG_KINDS: dict[str, type] = {c.__name__: c for c in (RNNConfig, CharLMConfig, SentimentConfig, WordLMConfig,
+                                                          AverageConfig)}
 
 
 def register_config(cls: type[T]) -> type[T]:

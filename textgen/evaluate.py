@@ -321,7 +321,7 @@ def evaluate_model_dir(path: str | Path, *, dataset: str | None = None, split: s
     """Evaluates a model directory; returns one JSON-ready dict."""
     from textgen import config as config_lib, tasks
     from textgen.artifacts import load_model_dir
-    from textgen.runs import TRAIN_CONFIG_FILE
+    from textgen.config import TRAIN_CONFIG_FILE
 
     md = load_model_dir(path)
     dataset = dataset or (md.metadata.get("dataset") or {}).get("name")

@@ -95,10 +95,14 @@ class SentimentPredictor:
     def __init__(self, model: keras.Model, batch_size: int = BATCH_SIZE):
         if not isinstance(model.output, dict) or "polarity" not in model.output:
             raise PredictError(f"model {model.name!r} has no 'polarity' output: not a textgen sentiment model")
+        from textgen.models.average import members_of
+
         self.model = model
         self.batch_size = batch_size
         self.has_valence = "valence" in model.output
-        self._vectorize, self._tail = _split_at_embedding(model)
+        # An average (textgen.models.average): each member runs on its own cut path, then the mean.
+        self._members = [SentimentPredictor(m, batch_size) for m in members_of(model)]
+        self._vectorize, self._tail = (None, None) if self._members else _split_at_embedding(model)
         # XLA cannot compile string ops, so only the numeric part (ids -> outputs) is jit-compiled;
         # it runs the RNN loop in one XLA program (about 6x lower latency at batch 1 on CPU).
         self._numeric = tf.function(lambda ids: self._tail(ids, training=False), jit_compile=True)
@@ -124,6 +128,9 @@ class SentimentPredictor:
         result = {k: np.zeros((len(texts),), "float32") for k in keys}
         if not texts:
             return result
+        if self._members:  # the average's outputs are the mean of its members' (build_average_model)
+            each = [member.scores(texts) for member in self._members]
+            return {k: np.mean([s[k] for s in each], axis=0).astype("float32") for k in keys}
         if self._tail is None:  # not a chain we can cut: whole-model calls, in order
             for begin in range(0, len(texts), self.batch_size):
                 batch = [_to_bytes(t) for t in texts[begin : begin + self.batch_size]]

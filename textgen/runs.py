@@ -27,11 +27,10 @@ import tensorflow as tf
 from textgen import artifacts, folders
 from textgen.atomic import replacing
 from textgen import config as config_lib
-from textgen.config import ConfigError
+from textgen.config import TRAIN_CONFIG_FILE, ConfigError  # noqa: F401  (TRAIN_CONFIG_FILE re-exported)
 from textgen.errors import TextgenError
 
 STATE_DIR = ".resume"
-TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.json"
 CURVE_FILE = "training_curve.png"
 LOGS_DIR = "logs"

@@ -113,6 +113,11 @@ def _hardware() -> dict:
     return {"cpu": cpu, "cpu_cores": cores, "gpus": gpus}
 
 
+def provenance() -> dict:
+    """What metadata.json records of the software and machine that made a model."""
+    return {"versions": _versions(), "hardware": _hardware(), "git_commit": _git_commit()}
+
+
 def _git_commit() -> str | None:
     """The source checkout's commit (+ "-dirty" with uncommitted changes), or None."""
     repo = Path(__file__).resolve().parents[1]
@@ -163,6 +168,8 @@ def train(
         ConfigError: the model config does not match `task`.
     """
     spec = tasks.get(task)
+    if not spec.trains:
+        raise ConfigError(f"{spec.models} are not trained: choose one of {', '.join(tasks.trainable())}")
     if not isinstance(model_cfg, spec.config_class):
         raise ConfigError(f"task {task} needs a {spec.config_class.__name__}; got {type(model_cfg).__name__}")
     spec.check(cfg)
@@ -307,7 +314,7 @@ def _fit_and_save(task, dataset, rd: RunDir, state, model_cfg, cfg: TrainConfig,
             "epochs_run": callback.epoch, "stopped_early": callback.stopped_early, "resumes": callback.resumes,
             "training_time_s": round(callback.elapsed, 3), "seed": cfg.seed, "precision": cfg.precision,
             "strategy": cfg.strategy, "num_replicas": strategy.num_replicas_in_sync,
-            "versions": _versions(), "hardware": _hardware(), "git_commit": _git_commit(), "weights_sha256": digest,
+            **provenance(), "weights_sha256": digest,
             **td.extra_metadata,
         }
         _write_final(rd, final, model_cfg, cfg, history, metadata, f"{task} on {dataset}")

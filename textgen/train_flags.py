@@ -95,8 +95,8 @@ def add_train_flags(p: argparse.ArgumentParser, task: tasks.Task) -> None:
 def add_train_parsers(sub: argparse._SubParsersAction, func: Callable | None = None) -> None:
     """`train` and one sub-command per registered task, each calling `func(args)`."""
     train = sub.add_parser("train", help="train a model and write a run directory")
-    train_sub = train.add_subparsers(dest="task", required=True, metavar="{" + ",".join(tasks.names()) + "}")
-    for name in tasks.names():
+    train_sub = train.add_subparsers(dest="task", required=True, metavar="{" + ",".join(tasks.trainable()) + "}")
+    for name in tasks.trainable():
         task = tasks.get(name)
         p = train_sub.add_parser(name, help=task.help)
         add_train_flags(p, task)

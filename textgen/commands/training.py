@@ -1,4 +1,5 @@
-"""`textgen train TASK` and `textgen evaluate MODEL_DIR`: train a model directory, score it on held-out text."""
+"""`textgen train TASK`, `textgen evaluate MODEL_DIR` and `textgen average MODEL_DIR...`: train a model directory,
+score it on held-out text, average sentiment models."""
 
 from __future__ import annotations
 
@@ -89,4 +90,28 @@ def _run_evaluate(args) -> int:
     else:
         for key, value in result.items():
             print(f"{key}: {json.dumps(value, default=str) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+def add_average_commands(sub: argparse._SubParsersAction) -> None:
+    from textgen import average
+
+    p = sub.add_parser(average.COMMAND, help="one sentiment model whose P(positive) is the mean of several trained ones'")
+    average.add_flags(p)
+    p.set_defaults(func=_run_average)
+
+
+def _run_average(args) -> int:
+    import shlex
+
+    from textgen import average
+
+    argv = [average.COMMAND, *args.members, "--out", args.out]
+    if args.embedding_dtype != "float32":
+        argv += ["--embedding-dtype", args.embedding_dtype]
+    out = average.average_model_dirs(args.members, args.out, embedding_dtype=args.embedding_dtype,
+                                     overwrite=args.overwrite, data_dir=args.data_dir, manual_dir=args.manual_dir,
+                                     command="textgen " + shlex.join(argv),
+                                     print_fn=lambda line: print(line, file=sys.stderr))
+    print_json({"out": str(out)})
     return 0

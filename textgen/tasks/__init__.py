@@ -68,6 +68,9 @@ class Task:
     # Its models read texts into P(positive) with textgen.inference (`textgen predict`, the app's
     # Sentiment page).
     predicts: ClassVar[bool] = False
+    # `textgen train NAME` trains its models; a task whose models are made otherwise (an average of
+    # trained models, `textgen average`) has no train sub-command.
+    trains: ClassVar[bool] = True
 
     # ---- the `textgen train NAME` command
 
@@ -81,7 +84,7 @@ class Task:
     def check(self, cfg) -> None:
         """Raises ConfigError for TrainConfig settings this task cannot train with."""
         def only(feature) -> str:
-            return " or ".join(t.models for t in _TASKS.values() if feature(t)) or "no models"
+            return " or ".join(t.models for t in _TASKS.values() if t.trains and feature(t)) or "no models"
 
         if cfg.strategy == "multiworker" and not self.multiworker:
             raise ConfigError(f"--strategy multiworker trains {only(lambda t: t.multiworker)} only (its custom loop "
@@ -160,6 +163,12 @@ class Task:
         """Sentences comparing the metrics with the task's targets (computed, never typed)."""
         return []
 
+    def card_model_table(self, f):
+        """The card's "Model and training" table (`textgen.card_facts.model_table`: size, data, training)."""
+        from textgen.card_facts import model_table
+
+        return model_table(f)
+
     def card_use(self, f, q) -> tuple[list[str], list[str]]:
         """Lines of the card's "Load it elsewhere" examples: (after `model = keras.models.load_model(...)`,
         after `exported = tf.saved_model.load(...)` up to and including the closing fence); `q`
@@ -171,6 +180,13 @@ class Task:
     def saved_metadata(self, model) -> dict:
         """Entries metadata.json takes from the model itself when it is saved (e.g. its vocabulary)."""
         return {}
+
+    def architecture(self, model, config) -> dict:
+        """{field: (value in config, value read from the model)} that loading compares
+        (`textgen.artifacts.architecture_vs_config`: the recurrent stack and embedding)."""
+        from textgen.artifacts import architecture_vs_config
+
+        return architecture_vs_config(model, config)
 
     def check_loaded(self, model, metadata: dict) -> str | None:
         """What is inconsistent between a loaded model and its metadata.json, or None."""
@@ -221,6 +237,11 @@ def names() -> tuple[str, ...]:
     return tuple(_TASKS)
 
 
+def trainable() -> tuple[str, ...]:
+    """The names of the tasks `textgen train` trains (`Task.trains`)."""
+    return tuple(name for name, task in _TASKS.items() if task.trains)
+
+
 def get(name: str) -> Task:
     try:
         return _TASKS[name]
@@ -238,5 +259,6 @@ def for_config(config: Any) -> Task:
 
 
 from textgen.tasks import charlm as _charlm, sentiment as _sentiment, wordlm as _wordlm  # noqa: E402  (built-in tasks register)
+from textgen.tasks import average as _average  # noqa: E402  (extends sentiment: registers after it)
 
-del _charlm, _sentiment, _wordlm
+del _charlm, _sentiment, _wordlm, _average
