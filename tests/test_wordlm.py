@@ -188,3 +188,64 @@ def test_the_backward_direction_starts_from_a_backward_language_model(tmp_path):
 
     with pytest.raises(ConfigError, match="init_from_backward needs init_from"):
         TrainConfig(init_from_backward=str(tmp_path / "bwd"))
+
+
+def test_reverse_tokens_keeps_the_padding_on_the_right():
+    from textgen.layers import ReverseTokens
+
+    ids = tf.constant([[5, 8, 2, 0, 0], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 4, 4, 7, 9]], tf.int64)
+    np.testing.assert_array_equal(ReverseTokens()(ids).numpy(),
+                                  [[2, 8, 5, 0, 0], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0], [9, 7, 4, 4, 1]])
+    assert ReverseTokens.from_config(ReverseTokens(name="reverse").get_config()).name == "reverse"
+
+
+def test_a_backward_classifier_reads_the_words_last_first(tmp_path):
+    # The same weights in a forward and a backward reader: the backward one on "a b c" is the forward
+    # one on "c b a", through the whole model, the compiled predictor (which cuts padding columns)
+    # and a .keras round trip.
+    from textgen.config import SentimentConfig
+    from textgen.inference import SentimentPredictor
+    from textgen.models import build_sentiment_model
+
+    vocabulary = ["", "[UNK]", "good", "bad", "film", "not", "at", "all"]
+    shape = dict(rnn=RNNConfig(cell="gru", units=5, bidirectional=False), embedding_dim=3, max_tokens=20,
+                 sequence_length=12, valence_head=False, pooling="last")
+    keras.utils.set_random_seed(3)
+    forward = build_sentiment_model(SentimentConfig(**shape), vocabulary)
+    backward = build_sentiment_model(SentimentConfig(**shape, backward=True), vocabulary)
+    backward.set_weights(forward.get_weights())
+    texts = ["good film", "not good at all", "bad", "film not bad film good", ""]
+    flipped = [" ".join(reversed(t.split())) for t in texts]
+    want = forward(tf.constant(flipped))["polarity"].numpy()[:, 0]
+    np.testing.assert_allclose(backward(tf.constant(texts))["polarity"].numpy()[:, 0], want, atol=1e-6)
+    np.testing.assert_allclose(SentimentPredictor(backward).scores(texts)["p_positive"], want, atol=1e-5)
+    assert not np.allclose(forward(tf.constant(texts))["polarity"].numpy()[:, 0], want, atol=1e-4)
+    artifacts.save_model_dir(tmp_path / "bwd", backward, SentimentConfig(**shape, backward=True), {})
+    loaded = artifacts.load_model_dir(tmp_path / "bwd")
+    np.testing.assert_allclose(loaded.model(tf.constant(texts))["polarity"].numpy()[:, 0], want, atol=1e-6)
+    with pytest.raises(ConfigError, match="already reads texts both ways"):
+        SentimentConfig(rnn=RNNConfig(bidirectional=True), backward=True)
+
+
+def test_a_language_model_starts_a_classifier_that_reads_the_same_way(tmp_path):
+    from textgen.config import SentimentConfig
+    from textgen.tasks.sentiment import transfer_source
+
+    vocabulary = ["", "[UNK]", "good", "bad", "film"]
+    for name, backward in (("fwd", False), ("bwd", True)):
+        cfg = WordLMConfig(rnn=RNNConfig(cell="gru", units=4), embedding_dim=3, max_tokens=50, backward=backward)
+        artifacts.save_model_dir(tmp_path / name, build_word_lm(cfg, vocabulary), cfg, {})
+    one_way = dict(rnn=RNNConfig(cell="gru", units=4, bidirectional=False), embedding_dim=3, max_tokens=50)
+    _, weights, _ = transfer_source(str(tmp_path / "bwd"), SentimentConfig(**one_way, backward=True))
+    assert set(weights) == {"embedding", "rnn_0"}
+    with pytest.raises(ConfigError, match="add --backward"):
+        transfer_source(str(tmp_path / "bwd"), SentimentConfig(**one_way))
+    with pytest.raises(ConfigError, match="drop --backward"):
+        transfer_source(str(tmp_path / "fwd"), SentimentConfig(**one_way, backward=True))
+    with pytest.raises(ConfigError, match="--init-from-backward"):
+        transfer_source(str(tmp_path / "bwd"), SentimentConfig(**{**one_way, "rnn": RNNConfig(cell="gru", units=4,
+                                                                                               bidirectional=True)}))
+    # the flag: `textgen train sentiment --no-bidirectional --backward`
+    model_cfg, _, _ = cli.train_configs(cli.build_parser().parse_args(["train", "sentiment", "--no-bidirectional",
+                                                                       "--backward"]))
+    assert model_cfg.backward and not model_cfg.rnn.bidirectional

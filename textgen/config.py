@@ -156,9 +156,15 @@ class SentimentConfig:
     # Tokens per text: 1 = its words; 2 = its words, then its word pairs ("not good"), as fastText
     # reads IMDB. The pairs share the vocabulary (max_tokens) and the sequence (sequence_length).
     ngrams: int = 1
+    # Read each text's kept words last first (a backward classifier: the second of ULMFiT's forward +
+    # backward pair, started from a backward language model); padding stays on the right.
+    backward: bool = False
 
     def __post_init__(self):
         check_types(self)
+        if self.backward and self.rnn.bidirectional:
+            raise ConfigError("a bidirectional model already reads texts both ways; backward is for a one-way "
+                              "model (--no-bidirectional)")
         _check_choice("pooling", self.pooling, ("last", "max_mean"))
         _check_range("ngrams", self.ngrams, 1, 3)
         _check_range("max_tokens", self.max_tokens, 3, None)

@@ -58,10 +58,12 @@ def _split_at_embedding(model: keras.Model):
     try:
         vectorize = model.get_layer("vectorize")
         ids = keras.Input(shape=(None,), dtype="int64", name="ids")
-        x = model.get_layer("embedding")(ids)  # (batch, time, embedding_dim), mask from mask_zero
+        # a backward reader reverses each row's words first (padding stays right, so cutting still holds)
+        reverse = next((layer for layer in model.layers if layer.name == "reverse"), None)
+        x = model.get_layer("embedding")(reverse(ids) if reverse else ids)  # (batch, time, embedding_dim), masked
         heads = {}
         for layer in model.layers:
-            if isinstance(layer, keras.layers.InputLayer) or layer.name in ("vectorize", "embedding"):
+            if isinstance(layer, keras.layers.InputLayer) or layer.name in ("vectorize", "reverse", "embedding"):
                 continue
             if layer.name in ("polarity", "valence"):
                 heads[layer.name] = layer(x)  # (batch, 1)

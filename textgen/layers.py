@@ -107,3 +107,23 @@ class AddPerturbation(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="textgen")
+class ReverseTokens(keras.layers.Layer):
+    """Each row's tokens in reverse order, padding kept on the right: ids (batch, time) -> (batch, time).
+
+    [5, 8, 2, 0, 0] -> [2, 8, 5, 0, 0]. A backward sentiment classifier reads a text's kept words last
+    first, as a backward language model (`textgen train wordlm --backward`) read its texts, while the
+    padding stays on the right: the mask, cuDNN's right-padded masks and the predictor's cutting of
+    unused columns all hold as for a forward reader. Id 0 is padding only (TextVectorization's).
+    """
+
+    def call(self, ids):
+        import tensorflow as tf
+
+        lengths = tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1)  # (batch,)
+        return tf.reverse_sequence(ids, tf.cast(lengths, tf.int64), seq_axis=1, batch_axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

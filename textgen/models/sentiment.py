@@ -1,7 +1,8 @@
 """Sentiment model (many-to-one): raw strings in, polarity and valence out.
 
 text (batch,) string -> `vectorize` TextVectorization -> word ids (batch, sequence_length) (with
-`ngrams=2`: the words' ids, then those of the word pairs), 0 = padding on the right -> Embedding(mask_zero) (batch, seq, embedding_dim) -> [Bidirectional]
+`ngrams=2`: the words' ids, then those of the word pairs), 0 = padding on the right -> [with `backward`:
+ReverseTokens, each text's ids last first, padding still on the right] -> Embedding(mask_zero) (batch, seq, embedding_dim) -> [Bidirectional]
 RNN stack, the last one read as its final output (batch, units or 2·units) or, with
 `pooling="max_mean"`, as the max and mean of its outputs over the unmasked words (batch, 2·units
 or 4·units) -> two heads:
@@ -19,7 +20,7 @@ import tensorflow as tf
 
 from textgen import standardize as standardize_lib
 from textgen.config import SentimentConfig
-from textgen.layers import AddPerturbation, MaskedMaxMeanPooling
+from textgen.layers import AddPerturbation, MaskedMaxMeanPooling, ReverseTokens
 from textgen.models.rnn import make_rnn
 
 
@@ -60,6 +61,8 @@ def build_sentiment_model(config: SentimentConfig, vocabulary: Sequence[str], pe
     text = keras.Input(shape=(), dtype="string", name="text")  # (batch,)
     vectorize = _vectorizer(config, vocabulary)
     ids = vectorize(text)  # (batch, sequence_length) int64, right-padded with 0
+    if config.backward:
+        ids = ReverseTokens(name="reverse")(ids)  # each text's words last first, still right-padded
     x = keras.layers.Embedding(vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding")(ids)
     inputs = text
     if perturbation:

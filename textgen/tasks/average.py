@@ -74,7 +74,8 @@ class AverageTask(SentimentTask):
         rows = []
         for i, (m, cfg) in enumerate(zip(_members(f), f.config.members)):
             rnn = cfg.rnn
-            reads = (f"{rnn.layers}-layer {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell} ({rnn.units} units), "
+            way = "bidirectional " if rnn.bidirectional else "backward " if cfg.backward else ""
+            reads = (f"{rnn.layers}-layer {way}{rnn.cell} ({rnn.units} units), "
                      f"{'words' if cfg.ngrams == 1 else 'words and word pairs'}, first {cfg.sequence_length} kept, "
                      f"{cfg.pooling} pooling")
             source = (m.get("init_from") or {}).get("path")

@@ -88,6 +88,10 @@ class SentimentTask(Task):
         p.add_argument("--standardize", choices=STANDARDIZE_CHOICES, default=SentimentConfig.standardize,
                        help="how text becomes words: lower_keep_emoticons keeps \":)\" and \"<3\" as tokens "
                             f"(textgen/standardize.py) (default: {SentimentConfig.standardize})")
+        p.add_argument("--backward", action=argparse.BooleanOptionalAction, default=False,
+                       help="a one-way model that reads each text's kept words last first (the backward classifier "
+                            "of a forward + backward pair; --init-from a backward language model needs it) "
+                            "(default: forward)")
         p.add_argument("--pooling", choices=("last", "max_mean"), default="last",
                        help="read the last recurrent layer as its final state, or as the max and mean of its "
                             "outputs over the words (default: last)")
@@ -95,7 +99,8 @@ class SentimentTask(Task):
     def flag_values(self, args: argparse.Namespace) -> tuple[dict, dict]:
         return ({"rnn.bidirectional": args.bidirectional, "max_tokens": args.max_tokens,
                  "sequence_length": args.sequence_length, "valence_head": args.valence_head,
-                 "pooling": args.pooling, "ngrams": args.ngrams, "standardize": args.standardize},
+                 "pooling": args.pooling, "ngrams": args.ngrams, "standardize": args.standardize,
+                 "backward": args.backward},
                 {"init_from": args.init_from, "monitor": args.monitor, "discriminative": args.discriminative,
                  "unfreeze": args.unfreeze, "extend_vocabulary": args.extend_vocabulary,
                  "init_from_backward": args.init_from_backward, "adversarial": args.adversarial})
@@ -220,8 +225,9 @@ class SentimentTask(Task):
         reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
                    else " (its final state)")
         tokens = "words" if c.ngrams == 1 else f"words, then word {'pairs' if c.ngrams == 2 else f'n-grams up to {c.ngrams}'}"
+        order = " -> the kept tokens last first (a backward reader)" if c.backward else ""
         text = (f"A sentiment model on raw text: vectorisation into {tokens} ({c.max_tokens} tokens, the first "
-                f"{c.sequence_length} kept) -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
+                f"{c.sequence_length} kept){order} -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
         source = f.metadata.get("init_from")
         if source:
             copied = ", ".join(source.get("layers_copied") or []) or "no layer"
@@ -464,6 +470,11 @@ def _from_language_model(path, source, model_cfg: SentimentConfig, backward=None
             "rnn.layers": (lm.rnn.layers, model_cfg.rnn.layers),
             "embedding_dim": (lm.embedding_dim, model_cfg.embedding_dim), "ngrams": (1, model_cfg.ngrams)}
     diff = [f"{k}: {a!r} there, {b!r} here" for k, (a, b) in want.items() if a != b]
+    if lm.backward != model_cfg.backward:
+        raise ConfigError(f"--init-from {path}: a {'backward' if lm.backward else 'forward'} language model starts a "
+                          f"classifier that reads the same way: {'add' if lm.backward else 'drop'} --backward"
+                          + (" (a bidirectional model's backward direction starts from --init-from-backward)"
+                             if lm.backward and model_cfg.rnn.bidirectional else ""))
     if model_cfg.max_tokens < lm.max_tokens:
         diff.append(f"max_tokens: {lm.max_tokens!r} there, {model_cfg.max_tokens!r} here (at least theirs)")
     if diff:
