@@ -85,12 +85,13 @@ def test_validation_is_scored_on_the_held_out_reviews_and_evaluate_reads_them_ag
     assert ev["baseline_tfidf_logreg"]["train_examples"] == 180
 
 
-def test_card_export_and_the_app_take_the_average(averaged, prepared_data_dir, tmp_path, capsys):
+def test_card_export_and_the_app_take_the_average(members, averaged, prepared_data_dir, tmp_path, capsys):
     # the card: written from the recorded `textgen average` command, checked, and a changed command is caught
     assert cli.main(["evaluate", str(averaged), "--limit", "40", "--data-dir", str(prepared_data_dir), "--json"]) == 0
     ev = tmp_path / "ev.json"
     ev.write_text(capsys.readouterr().out)
-    assert cli.main(["card", str(averaged), "--evaluation", str(ev)]) == 0
+    command = f"textgen average {members[0]} {members[1]} --out {averaged}"
+    assert cli.main(["card", str(averaged), "--evaluation", str(ev), "--command", command]) == 0
     text = (averaged / "README.md").read_text()
     assert "## Members" in text and "textgen average" in text and "member_0" not in text
     assert card.verify_card(averaged) == []

@@ -27,7 +27,7 @@ from tests.conftest import require
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "saved_models"
 SHIPPED_NAMES = ("shakespeare_char", "zoo_simple_rnn", "zoo_gru", "zoo_lstm", "zoo_minimal_gru",
-                 "zoo_peephole_lstm", "imdb_sentiment", "vader_sentiment", "classical_chinese_char")
+                 "zoo_peephole_lstm", "imdb_sentiment", "imdb_average", "vader_sentiment", "classical_chinese_char")
 MAX_DIR_BYTES = 50 * 1024**2
 MAX_TOTAL_BYTES = 150 * 1024**2
 PRESENT = sorted(p.name for p in SAVED.iterdir() if p.is_dir()) if SAVED.is_dir() else []
@@ -108,8 +108,21 @@ def test_makefile_trains_every_shipped_model_with_a_seed():
     assert listed.returncode == 0, listed.stderr
     commands = dict(line.split("\t", 1) for line in listed.stdout.splitlines())
     assert tuple(commands) == SHIPPED_NAMES
+    members = subprocess.run(["make", "-s", "--no-print-directory", "print-member-commands"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert members.returncode == 0, members.stderr
+    member_commands = dict(line.split("\t", 1) for line in members.stdout.splitlines())
+    for path, command in member_commands.items():  # runs that averages hold, trained like any model
+        model_cfg, train_cfg, out = cli.train_configs(cli.build_parser().parse_args(card.normalise_command(command)))
+        assert train_cfg.seed is not None and out == path, path
     for name, command in commands.items():
         args = cli.build_parser().parse_args(card.normalise_command(command))
+        if args.command == "average":  # made from trained members, each of them made by a command here
+            assert Path(args.out).name == name and len(args.members) >= 2
+            for member in args.members:
+                assert member in member_commands or (Path(member).parent.name == "saved_models"
+                                                     and Path(member).name in commands), member
+            continue
         model_cfg, train_cfg, out = cli.train_configs(args)
         assert train_cfg.seed is not None and Path(out).name == name, name
         assert (args.task == "charlm") == (name in ("shakespeare_char", "classical_chinese_char")
@@ -122,10 +135,13 @@ def test_makefile_trains_every_shipped_model_with_a_seed():
 def test_shipped_model(name, request):
     path = SAVED / name
     md = load_model_dir(path)
-    assert (path / "README.md").is_file() and (path / "training_curve.png").is_file()
-    assert card.verify_card(path) == []
     meta = md.metadata
+    averaged = bool(meta.get("members"))  # an average was not trained: its members were, each with a seed
+    assert (path / "README.md").is_file() and (averaged or (path / "training_curve.png").is_file())
+    assert card.verify_card(path) == []
     assert meta["seed"] is not None and meta["training_time_s"] > 0 and meta["versions"]
+    if averaged:
+        assert all(m["seed"] is not None and m["training_time_s"] > 0 for m in meta["members"])
     if md.task == "charlm":
         from textgen import data
 

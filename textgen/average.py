@@ -117,19 +117,18 @@ def validation_scores(models, dataset: str, rule: tuple[float, int], data_dir=No
 
 def _member_record(md, accuracy: float) -> dict:
     """What the average's metadata.json keeps of a member: where it was, its weights, seed, training
-    time (and its language models': a fine-tuned member's cost includes its pretraining), its command."""
+    time (and its language models': a fine-tuned member's cost includes its pretraining)."""
     m = md.metadata
     source = m.get("init_from") or {}
     return {"path": str(md.path), "dataset": (m.get("dataset") or {}).get("name"), "seed": m.get("seed"),
             "weights_sha256": m.get("weights_sha256"), "training_time_s": m.get("training_time_s"),
-            "validation_accuracy": accuracy, "command": m.get("command"),
+            "validation_accuracy": accuracy,
             "init_from": {k: source[k] for k in ("path", "training_time_s", "backward_path", "backward_training_time_s")
                           if source.get(k) is not None}}
 
 
 def average_model_dirs(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, embedding_dtype: str = "float32",
-                       overwrite: bool = False, data_dir=None, manual_dir=None, command: str | None = None,
-                       print_fn: Callable[[str], None] = print) -> Path:
+                       overwrite: bool = False, data_dir=None, manual_dir=None, print_fn: Callable[[str], None] = print) -> Path:
     """Writes the average of the sentiment model directories `paths` to `out`; returns `out`.
 
     Raises:
@@ -166,7 +165,6 @@ def average_model_dirs(paths: Sequence[str | os.PathLike], out: str | os.PathLik
         # The members' own training, and (in the card) the language models they started from.
         "training_time_s": round(sum(m["training_time_s"] or 0.0 for m in members), 3),
         "seed": [m["seed"] for m in members],
-        **({"command": command} if command else {}),
         **provenance(),
     }
     config = AverageConfig(members=tuple(md.config for md in dirs), embedding_dtype=embedding_dtype)

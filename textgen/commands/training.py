@@ -102,16 +102,10 @@ def add_average_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_average(args) -> int:
-    import shlex
-
     from textgen import average
 
-    argv = [average.COMMAND, *args.members, "--out", args.out]
-    if args.embedding_dtype != "float32":
-        argv += ["--embedding-dtype", args.embedding_dtype]
     out = average.average_model_dirs(args.members, args.out, embedding_dtype=args.embedding_dtype,
                                      overwrite=args.overwrite, data_dir=args.data_dir, manual_dir=args.manual_dir,
-                                     command="textgen " + shlex.join(argv),
                                      print_fn=lambda line: print(line, file=sys.stderr))
     print_json({"out": str(out)})
     return 0
