@@ -95,7 +95,7 @@ def test_generate_with_the_shakespeare_model(page):
     assert int8_text != text
 
 
-@pytest.mark.parametrize("model", ["imdb_sentiment", "vader_sentiment"])
+@pytest.mark.parametrize("model", ["imdb_sentiment", "imdb_average", "vader_sentiment"])
 def test_sentiment_with_the_shipped_models(page, model):
     _open(page, "sentiment")
     _pick(page, 0, model)

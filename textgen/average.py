@@ -168,16 +168,8 @@ def average_model_dirs(paths: Sequence[str | os.PathLike], out: str | os.PathLik
         **provenance(),
     }
     config = AverageConfig(members=tuple(md.config for md in dirs), embedding_dtype=embedding_dtype)
-    staged = folders.staging_folder(out)
-    try:
-        save_model_dir(staged, model, config, metadata)
-        folders.write_marker(staged, "model", MODEL_DIR_ENTRIES)
-        folders.publish(staged, out)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    folders.build_and_publish(out, lambda staged: save_model_dir(staged, model, config, metadata), "model",
+                              MODEL_DIR_ENTRIES)
     return out
 
 

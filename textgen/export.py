@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import keras
@@ -298,13 +297,6 @@ def export_model_dir(model_dir, out, fmt: str = "savedmodel", batch_size: int = 
         offered = [t.models for t in map(tasks.get, tasks.names()) if fmt in t.export_formats]
         raise ExportError(f"--format {fmt} exports {' and '.join(offered)}; export {task.models} as "
                           + " or ".join(task.export_formats))
-    staged = folders.staging_folder(out)
-    try:
-        task.export(loaded.model, staged, fmt, batch_size)
-        folders.write_marker(staged, "export")  # last: a folder with the marker is a complete export
-        folders.publish(staged, out)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    folders.build_and_publish(out, lambda staged: task.export(loaded.model, staged, fmt, batch_size), "export")
     return out
 

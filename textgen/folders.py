@@ -242,6 +242,20 @@ def publish(staged: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def build_and_publish(out: Path, build: Callable[[Path], None], kind: str, entries: Iterable[str] | None = None) -> None:
+    """Builds a folder with `build(staged)` under a staging name beside `out`, marks it as textgen's
+    (`kind`, the `entries` it writes) once it is complete, and swaps it in at `out`; on any failure
+    the staging folder is removed and `out` is as it was."""
+    staged = staging_folder(out)
+    try:
+        build(staged)
+        write_marker(staged, kind, entries)  # last: a folder with the marker is complete
+        publish(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
 def pid_alive(pid: int | None) -> bool:
     """Whether process `pid` is running (this process counts; a zombie, exited but not reaped, does not)."""
     if not pid:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -349,13 +348,7 @@ def import_char_model(path, vocab_file=None, out=None, overwrite: bool = False, 
             form, stored = read_h5_weights(source)
         ours = convert_weights(stored, config, vocabulary, str(source), checkpoint=kind == "checkpoint")
         params = int(sum(np.prod(w.shape) for w in ours.trainable_weights))
-    staged = folders.staging_folder(out)
-    try:
-        save_model_dir(staged, ours, config, {"imported_from": str(source.resolve()), "imported_format": form,
-                                              "source_params": params})
-        folders.write_marker(staged, "model", MODEL_DIR_ENTRIES)
-        folders.publish(staged, out)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    metadata = {"imported_from": str(source.resolve()), "imported_format": form, "source_params": params}
+    folders.build_and_publish(out, lambda staged: save_model_dir(staged, ours, config, metadata), "model",
+                              MODEL_DIR_ENTRIES)
     return out
