@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # against 1,373 s in one process. It is CPU-bound: three workers took 1,141 s with 99 % of both cores busy.
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=25
 
-.PHONY: setup test app models bench clean pretrain-imdb
+.PHONY: setup test app models bench clean pretrain-imdb pretrain-imdb-fwd pretrain-imdb-bwd
 
 # requirements.txt is about 600 MB to download and 3 GB installed (TensorFlow is most of both): say
 # so, and let pip show its progress bars, so a first run is not minutes of silence.
@@ -114,8 +114,10 @@ IMDB_LM_FLAGS := --dataset aclimdb --cell gru --units 256 --layers 2 --embedding
 	--epochs 40 --steps-per-epoch 100 --validation-steps 20 --batch-size 64 --seq-len 70 --learning-rate 0.003 \
 	--schedule cosine --patience 0 --seed 1 $(IMDB_SRC)
 # A finished run (model.keras, no .resume/) is kept: train refuses to replace it without --overwrite.
-pretrain-imdb: $(STAMP)
+pretrain-imdb: pretrain-imdb-fwd pretrain-imdb-bwd
+pretrain-imdb-fwd: $(STAMP)
 	$(call finished_run,runs/imdb_wordlm_fwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --out runs/imdb_wordlm_fwd
+pretrain-imdb-bwd: $(STAMP)
 	$(call finished_run,runs/imdb_wordlm_bwd) || $(TEXTGEN) train wordlm $(IMDB_LM_FLAGS) --backward --out runs/imdb_wordlm_bwd
 
 # The IMDB average (ULMFiT averages two classifiers' P(positive)): the word-pair BiGRU above (imdb_sentiment) and a
@@ -135,12 +137,12 @@ MEMBER_NAMES := lm_fwd
 MEMBER_TRAIN_lm_fwd := $(IMDB_LM_FWD_TRAIN)
 
 # RETRAIN=0 keeps a finished member run, as train-% keeps a shipped model.
-imdb-member-%: $(STAMP)
+imdb-member-%: pretrain-imdb-fwd
 	@if [ "$(RETRAIN)" = 0 ] && $(call finished_run,$(IMDB_MEMBERS_DIR)/$*); then \
 		echo "keeping the finished $(IMDB_MEMBERS_DIR)/$* (RETRAIN=0)"; else $(MEMBER_TRAIN_$*); fi
 
-# The forward language model first (`make pretrain-imdb` keeps a finished one), then the member, then the average.
-train-imdb_average: pretrain-imdb imdb-member-lm_fwd
+# The forward language model first (a finished one is kept), then the member, then the average.
+train-imdb_average: imdb-member-lm_fwd
 
 # shakespeare_char, longer and more regularised (40 epochs, cosine over 40, dropout 0.3): a run of about 90 minutes
 # on 2 idle cores that resumes where it stopped (run the target again). It replaces the shipped model only when its

@@ -312,3 +312,21 @@ def test_any_out_path_exits_0_or_2_and_loses_no_file(model_source, tmp_path_fact
     after = _snapshot(root / "model")
     assert all(after.get(name) == content for name, content in model_files.items())  # nothing lost or changed
     assert not [p for p in root.rglob(".*textgen-*")], "leftovers beside the target"
+
+
+def test_written_files_and_published_folders_take_the_umask_not_owner_only(tmp_path):
+    # mkstemp and mkdtemp create 0600 files and 0700 folders; a model written by one user (a CI job, a
+    # training account) must stay readable by the server or colleague that loads it, as any new file would.
+    from textgen import atomic
+
+    old = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "a.json", "{}")
+        out = tmp_path / "published"
+        folders.build_and_publish(out, lambda staged: atomic.write_text(staged / "x.txt", "x"), "export")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (out / "x.txt").stat().st_mode & 0o777 == 0o644
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in out.iterdir()) == [folders.MARKER, "x.txt"]

@@ -28,6 +28,9 @@ def replacing(path: str | os.PathLike, suffix: str = "", absent: bool = False) -
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    # mkstemp makes the file readable by its owner only; the file it replaces or creates gets the
+    # permissions any new file would (0666 less the umask), so a model written by one user reads for others.
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     if absent:
         os.unlink(tmp)
@@ -38,6 +41,13 @@ def replacing(path: str | os.PathLike, suffix: str = "", absent: bool = False) -
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

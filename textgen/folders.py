@@ -214,11 +214,15 @@ _EXCHANGE = _renameat2_exchange()
 
 def staging_folder(out: Path) -> Path:
     """A new empty hidden folder beside `out` to build the output in (same file system: renames are atomic)."""
+    from textgen.atomic import current_umask
+
     make_folder(out.parent)
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.{_TMP}-{os.getpid()}-", dir=out.parent))
+        staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_TMP}-{os.getpid()}-", dir=out.parent))
     except OSError as err:
         raise FolderError(f"cannot write in {out.parent}: {err.strerror or err}") from err
+    staged.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would stay on the published folder
+    return staged
 
 
 def publish(staged: Path, out: Path) -> None:

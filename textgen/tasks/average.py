@@ -43,8 +43,8 @@ class AverageTask(SentimentTask):
         found = {"members": (len(config.members), len(members))}
         for i, (member, cfg) in enumerate(zip(members, config.members)):
             found.update({f"members[{i}].{k}": v for k, v in architecture_vs_config(member, cfg).items()})
-        if members:
-            found["embedding_dtype"] = (config.embedding_dtype, members[0].get_layer("embedding").dtype)
+        stored = sorted({m.get_layer("embedding").dtype for m in members})
+        found["embedding_dtype"] = (config.embedding_dtype, stored[0] if len(stored) == 1 else stored)
         return found
 
     def evaluate(self, model, dataset, split, *, metadata, train_config=None, **flags) -> dict:
@@ -61,10 +61,11 @@ class AverageTask(SentimentTask):
     def card_describe(self, f: Facts, stack: str) -> str:
         members = _members(f)
         c = f.config
+        validation = f.metadata.get("validation") or {}
         text = (f"An average of {len(members)} sentiment models: each reads the raw text its own way and "
                 f"P(positive) is the mean of theirs (ULMFiT averages a forward and a backward classifier). "
-                f"Chosen on validation only: on the {f.metadata['validation']['examples']:,} held-out examples "
-                f"of `{f.dataset}` the average reads {pct(f.metadata['validation']['accuracy'])}, its members "
+                f"Chosen on validation only: on the {validation.get('examples', 0):,} held-out examples "
+                f"of `{f.dataset}` the average reads {pct(validation.get('accuracy'))}, its members "
                 + ", ".join(pct(m.get("validation_accuracy")) for m in members) + ".")
         if c.embedding_dtype != "float32":
             text += f" The members' embedding tables are stored in {c.embedding_dtype}."
