@@ -18,8 +18,6 @@ from textgen import config as config_lib
 from textgen.config import TRAIN_CONFIG_FILE  # noqa: F401  (re-exported)
 from textgen.errors import TextgenError
 
-
-
 # The commands that make a model directory: `textgen train ...`, and `textgen average ...` (textgen.average).
 MAKING_COMMANDS = ("train", "average")
 
