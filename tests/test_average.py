@@ -176,3 +176,11 @@ def test_refusals_leave_every_folder_as_it_was(members, averaged, prepared_data_
     with pytest.raises(SystemExit) as exc:
         cli.main(["train", "average", "--out", str(tmp_path / "y")])
     assert exc.value.code == 2
+    from textgen import tasks
+    from textgen.config import AverageConfig, ConfigError
+
+    assert "average" in tasks.names() and "average" not in tasks.trainable()
+    with pytest.raises(ConfigError, match="are not trained"):
+        train.train("average", "aclimdb", tmp_path / "y", AverageConfig(members=(SentimentConfig(),) * 2),
+                    train.TrainConfig(), data_dir=prepared_data_dir)
+    assert not (tmp_path / "y").exists()
