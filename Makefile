@@ -56,7 +56,7 @@ VADER_SRC       := $(DATA_FLAG) $(if $(wildcard $(MANUAL_DIR)/vader_sentiment),-
 
 # mixed_bfloat16: 1.79x the float32 tutorial's chars/s here with the same loss (docs/performance.md).
 SHAKESPEARE_TRAIN := $(TEXTGEN) train charlm --dataset tiny_shakespeare --cell lstm --units 512 --layers 2 \
-	--dropout 0.2 --embedding-dim 64 --batch-size 64 --seq-len 100 --epochs 14 --patience 3 --learning-rate 0.002 \
+	--dropout 0.3 --embedding-dim 64 --batch-size 64 --seq-len 100 --epochs 40 --patience 3 --learning-rate 0.002 \
 	--precision mixed_bfloat16 --seed 1 $(SHAKESPEARE_SRC) --out $(MODELS_DIR)/shakespeare_char --overwrite
 
 # The zoo: one model per cell kind, ~200k parameters each (units from `textgen match-units
@@ -143,13 +143,6 @@ imdb-member-%: pretrain-imdb-fwd
 
 # The forward language model first (a finished one is kept), then the member, then the average.
 train-imdb_average: imdb-member-lm_fwd
-
-# shakespeare_char, longer and more regularised (40 epochs, cosine over 40, dropout 0.3): a run of about 90 minutes
-# on 2 idle cores that resumes where it stopped (run the target again). It replaces the shipped model only when its
-# validation loss is lower (docs/model_notes/shakespeare_char.md); the test split is then scored once.
-SHAKESPEARE_LONG := $(subst --epochs 14,--epochs 40,$(subst --dropout 0.2,--dropout 0.3,$(subst --out $(MODELS_DIR)/shakespeare_char --overwrite,--out runs/shakespeare_long,$(SHAKESPEARE_TRAIN))))
-shakespeare-long: $(STAMP)
-	$(call finished_run,runs/shakespeare_long) || $(SHAKESPEARE_LONG)
 
 # Your own text, with thousands of distinct characters: classical Chinese poetry and sayings from Debian's
 # fortunes-zh (bench/corpora.py fetches the package with apt-get download and writes the file).
@@ -248,4 +241,4 @@ print-member-commands:
 	@$(foreach n,$(MEMBER_NAMES),printf '%s\t%s\n' '$(IMDB_MEMBERS_DIR)/$(n)' '$(MEMBER_TRAIN_$(n))';)
 
 FORCE:
-.PHONY: print-train-commands print-member-commands compare-zoo shakespeare-long FORCE
+.PHONY: print-train-commands print-member-commands compare-zoo FORCE
