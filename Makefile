@@ -107,7 +107,7 @@ holdout_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/all_but_$(1
 # Pretraining for sentiment (ULMFiT, docs/training.md): word language models on IMDB's train and
 # unsupervised reviews (never the test ones), forward and backward. About 1.4 s a step on 2 idle cores,
 # 4,000 steps each; every 100 steps is a checkpoint, and `make pretrain-imdb` again resumes. Both runs are
-# committed (a checkpoint resumes in a fresh clone; the forward one is finished).
+# committed, finished (an unfinished run's checkpoint would resume in a fresh clone).
 # A shell test: $(1) holds a finished run (model.keras and no unfinished run in .resume/).
 finished_run = [ -f $(1)/model.keras ] && [ ! -d $(1)/.resume ]
 IMDB_LM_FLAGS := --dataset aclimdb --cell gru --units 256 --layers 2 --embedding-dim 64 --dropout 0.2 --max-tokens 20000 \
