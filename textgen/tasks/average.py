@@ -19,9 +19,12 @@ def _members(f: Facts) -> list[dict]:
     return f.metadata.get("members") or []
 
 
-def _pretraining_s(member: dict) -> float:
+def _language_models(member: dict) -> dict[str, float]:
+    """{path: training seconds} of the language models a member started from (forward, backward)."""
     source = member.get("init_from") or {}
-    return sum(source.get(k) or 0.0 for k in ("training_time_s", "backward_training_time_s"))
+    pairs = ((source.get("path"), source.get("training_time_s")),
+             (source.get("backward_path"), source.get("backward_training_time_s")))
+    return {path: seconds for path, seconds in pairs if path and seconds}
 
 
 class AverageTask(SentimentTask):
@@ -82,7 +85,7 @@ class AverageTask(SentimentTask):
             source = (m.get("init_from") or {}).get("path")
             rows.append((str(i), f"`{m.get('path')}`", reads, f"`{source}`" if source else "from scratch",
                          pct(m.get("validation_accuracy")), duration(m.get("training_time_s")),
-                         duration(_pretraining_s(m)) if source else "-", str(m.get("seed"))))
+                         duration(sum(_language_models(m).values())) if source else "-", str(m.get("seed"))))
         members = Table(("member", "model directory", "reads", "started from", "validation accuracy",
                          "training time", "pretraining time", "seed"), rows)
         return sentiment_tables(f) + [("Members", members)]
@@ -92,14 +95,7 @@ class AverageTask(SentimentTask):
         members = _members(f)
         own = sum(x.get("training_time_s") or 0.0 for x in members)
         # members started from the same language model share its pretraining: count it once
-        sources = {}
-        for x in members:
-            source = x.get("init_from") or {}
-            for path, seconds in ((source.get("path"), source.get("training_time_s")),
-                                  (source.get("backward_path"), source.get("backward_training_time_s"))):
-                if path and seconds:
-                    sources[path] = seconds
-        pretraining = sum(sources.values())
+        pretraining = sum({path: s for x in members for path, s in _language_models(x).items()}.values())
         versions = m.get("versions") or {}
         ds = m.get("dataset") or {}
         rows = [
