@@ -141,7 +141,7 @@ def average_model_dirs(paths: Sequence[str | os.PathLike], out: str | os.PathLik
     from textgen.artifacts import MODEL_DIR_ENTRIES, save_model_dir
     from textgen.config import AverageConfig
     from textgen.models.average import build_average_model, members_of
-    from textgen.train import provenance
+    from textgen.provenance import provenance
 
     if embedding_dtype not in EMBEDDING_DTYPES:
         raise AverageError(f"embedding dtype must be one of {', '.join(EMBEDDING_DTYPES)}; got {embedding_dtype!r}")

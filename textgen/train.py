@@ -18,10 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import random
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen import artifacts, distributed, folders, tasks
+from textgen.provenance import provenance
 from textgen import config as config_lib
 from textgen.config import ConfigError, TrainConfig
 from textgen.errors import TextgenError
@@ -90,46 +89,6 @@ def compile_model(task: str, model: keras.Model, cfg: TrainConfig, optimizer) ->
     """Compiles with the task's losses and metrics (Keras losses cast bfloat16/float16 predictions
     to float32 before reducing, so mixed precision keeps a float32 loss)."""
     tasks.get(task).compile(model, cfg, optimizer)
-
-
-def _versions() -> dict:
-    import textgen
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "textgen": textgen.__version__}
-
-
-def _hardware() -> dict:
-    """Where the run trained (its training time means little without it): CPU model, the cores this
-    process may use, and the GPUs TensorFlow sees."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {"cpu": cpu, "cpu_cores": cores, "gpus": gpus}
-
-
-def provenance() -> dict:
-    """What metadata.json records of the software and machine that made a model."""
-    return {"versions": _versions(), "hardware": _hardware(), "git_commit": _git_commit()}
-
-
-def _git_commit() -> str | None:
-    """The source checkout's commit (+ "-dirty" with uncommitted changes), or None."""
-    repo = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return head.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 # --------------------------------------------------------------------------------------------
