@@ -129,9 +129,7 @@ def record_notes(model_dir: str | os.PathLike, notes: str) -> dict:
 def describe(f: Facts) -> str:
     from textgen import tasks
 
-    rnn = getattr(f.config, "rnn", None)  # (an average's members each have their own)
-    stack = f"{rnn.layers}-layer {'bidirectional ' if rnn.bidirectional else ''}{rnn.cell} ({rnn.units} units)" if rnn else ""
-    return tasks.get(f.task).card_describe(f, stack)
+    return tasks.get(f.task).card_describe(f)
 
 
 def make_samples(model, temperatures: Sequence[float], seed: int, length: int, prompt: str) -> list[str]:

@@ -56,11 +56,13 @@ def facts_of(model_dir: Path, model, config, metadata: dict) -> Facts:
                  registered=registered_classes(model_dir / "model.keras"), outputs=tuple(model.output_names))
 
 
-def model_table(f: Facts) -> Table:
+def model_table(f: Facts, training: list[tuple[str, str]] | None = None) -> Table:
+    """The card's "Model and training" table: what the model is and what it read, how it was trained
+    (`training`: a task whose models are not trained by `textgen train`, such as an average, gives its
+    own rows; default: this run's), and the software that made it."""
     m = f.metadata
-    val = m.get("validation") or {}
-    versions = m.get("versions") or {}
     ds = m.get("dataset") or {}
+    versions = m.get("versions") or {}
     rows = [
         ("parameters", f"{f.params:,}"),
         ("model.keras size", f"{f.model_bytes / 1e6:.2f} MB"),
@@ -69,6 +71,18 @@ def model_table(f: Facts) -> Table:
         *((f"split: {k}", str(v)) for k, v in sorted((ds.get("splits") or {}).items())),
         *((f"corpus file {i + 1}", f"{Path(s['path']).name}: {s['bytes']:,} bytes, {s['characters']:,} characters, "
            f"{s['encoding']}, sha256 {s['sha256']}") for i, s in enumerate((ds.get("corpus") or {}).get("sources", []))),
+        *(training_rows(f) if training is None else training),
+        ("source commit", str(m.get("git_commit"))),
+        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
+    ]
+    return Table(("", "value"), rows)
+
+
+def training_rows(f: Facts) -> list[tuple[str, str]]:
+    """How a `textgen train` run trained: time, hardware, epochs, the chosen epoch, seed, precision."""
+    m = f.metadata
+    val = m.get("validation") or {}
+    return [
         ("training time", _duration(m.get("training_time_s"))),
         *_source_time_rows(m.get("init_from") or {}, m.get("training_time_s")),
         *([("trained on", _hardware(m["hardware"]))] if m.get("hardware") else []),
@@ -81,10 +95,7 @@ def model_table(f: Facts) -> Table:
                           "`textgen evaluate` (the re-evaluated rows)")] if m.get("test_scored_by_training") is False else []),
         ("seed", str(m.get("seed"))),
         ("precision / strategy", f"{m.get('precision')} / {m.get('strategy')} ({m.get('num_replicas')} replica(s))"),
-        ("source commit", str(m.get("git_commit"))),
-        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
     ]
-    return Table(("", "value"), rows)
 
 
 def _source_time_rows(source: dict, own: float | None) -> list[tuple[str, str]]:

@@ -44,6 +44,12 @@ class Facts:
         return (self.metadata.get("dataset") or {}).get("name")
 
 
+def stack(rnn, backward: bool = False) -> str:
+    """A recurrent stack in words, from its RNNConfig: "2-layer bidirectional gru (64 units)"."""
+    way = "bidirectional " if rnn.bidirectional else "backward " if backward else ""
+    return f"{rnn.layers}-layer {way}{rnn.cell} ({rnn.units} units)"
+
+
 def num(value, digits: int = 4) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 

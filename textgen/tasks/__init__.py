@@ -151,9 +151,11 @@ class Task:
         """Which of `card_limitations` (and the task's anchors) fit a model trained on `dataset`."""
         return None
 
-    def card_describe(self, f, stack: str) -> str:
-        """The card's first paragraph; `stack` describes the recurrent layers ("2-layer lstm (8 units)")."""
-        return f"A {self.help or self.name}: {stack}."
+    def card_describe(self, f) -> str:
+        """The card's first paragraph (`cardkit.stack` describes a recurrent stack: "2-layer lstm (8 units)")."""
+        from textgen.cardkit import stack
+
+        return f"A {self.help or self.name}: {stack(f.config.rnn)}."
 
     def card_tables(self, f) -> list:
         """[(heading, cardkit.Table)]: the metrics, baselines and anchors."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 
-from textgen.cardkit import Facts, Table, duration, pct
+from textgen.cardkit import Facts, Table, duration, pct, stack
 from textgen.config import AverageConfig
 from textgen.tasks import register
 from textgen.tasks.sentiment import SentimentTask, sentiment_tables
@@ -61,7 +61,7 @@ class AverageTask(SentimentTask):
 
     # ---- the model card
 
-    def card_describe(self, f: Facts, stack: str) -> str:
+    def card_describe(self, f: Facts) -> str:
         members = _members(f)
         c = f.config
         validation = f.metadata.get("validation") or {}
@@ -77,9 +77,7 @@ class AverageTask(SentimentTask):
     def card_tables(self, f: Facts) -> list[tuple[str, Table]]:
         rows = []
         for i, (m, cfg) in enumerate(zip(_members(f), f.config.members)):
-            rnn = cfg.rnn
-            way = "bidirectional " if rnn.bidirectional else "backward " if cfg.backward else ""
-            reads = (f"{rnn.layers}-layer {way}{rnn.cell} ({rnn.units} units), "
+            reads = (f"{stack(cfg.rnn, cfg.backward)}, "
                      f"{'words' if cfg.ngrams == 1 else 'words and word pairs'}, first {cfg.sequence_length} kept, "
                      f"{cfg.pooling} pooling")
             source = (m.get("init_from") or {}).get("path")
@@ -91,28 +89,22 @@ class AverageTask(SentimentTask):
         return sentiment_tables(f) + [("Members", members)]
 
     def card_model_table(self, f: Facts) -> Table:
+        """The shared "Model and training" table, with the members' training in place of a run's."""
+        from textgen.card_facts import model_table
+
         m = f.metadata
         members = _members(f)
         own = sum(x.get("training_time_s") or 0.0 for x in members)
         # members started from the same language model share its pretraining: count it once
         pretraining = sum({path: s for x in members for path, s in _language_models(x).items()}.values())
-        versions = m.get("versions") or {}
-        ds = m.get("dataset") or {}
-        rows = [
-            ("parameters", f"{f.params:,}"),
-            ("model.keras size", f"{f.model_bytes / 1e6:.2f} MB"),
+        return model_table(f, training=[
             ("members' embedding tables", f.config.embedding_dtype),
-            ("dataset", f"{ds.get('name')} (TFDS version {ds.get('version')})"),
-            *((f"split: {k}", str(v)) for k, v in sorted((ds.get("splits") or {}).items())),
             ("validation accuracy (chose the members)", pct((m.get("validation") or {}).get("accuracy"))),
             ("test split", "not read by training or averaging: chosen on validation only, then scored once with "
                            "`textgen evaluate` (the re-evaluated rows)"),
             ("training time of the members", duration(own)),
             ("training time, the language models they started from included", duration(own + pretraining)),
-            ("source commit", str(m.get("git_commit"))),
-            ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))),
-        ]
-        return Table(("", "value"), rows)
+        ])
 
 
 TASK = register(AverageTask())

@@ -6,7 +6,7 @@ import argparse
 import collections
 import math
 
-from textgen.cardkit import Facts, Table, evaluated, num, test_result
+from textgen.cardkit import Facts, Table, evaluated, num, stack, test_result
 from textgen.config import CharLMConfig, TrainConfig
 from textgen.errors import TextgenError
 from textgen.tasks import LanguageModelTask, TaskData, register
@@ -209,10 +209,10 @@ class CharLMTask(LanguageModelTask):
             return "zoo" if name.startswith("zoo_") else "shakespeare"
         return None
 
-    def card_describe(self, f: Facts, stack: str) -> str:
+    def card_describe(self, f: Facts) -> str:
         vocab = len(f.metadata.get("vocabulary") or [])
         return (f"A character-level language model: {vocab} characters (+ [UNK]) -> {f.config.embedding_dim}-dimensional "
-                f"embedding -> {stack} -> next-character logits. It reads and writes text one character at a time.")
+                f"embedding -> {stack(f.config.rnn)} -> next-character logits. It reads and writes text one character at a time.")
 
     def card_tables(self, f: Facts) -> list[tuple[str, Table]]:
         return charlm_tables(f)

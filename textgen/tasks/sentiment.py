@@ -6,7 +6,7 @@ import argparse
 
 from textgen import config as config_lib
 from textgen.catalog import VADER_DOMAINS
-from textgen.cardkit import HELD_OUT_KEY, Facts, Table, evaluated, num, pct, short_of, test_result
+from textgen.cardkit import HELD_OUT_KEY, Facts, Table, evaluated, num, pct, short_of, stack, test_result
 from textgen.config import STANDARDIZE_CHOICES, ConfigError, SentimentConfig, TrainConfig, WordLMConfig
 from textgen.tasks import Task, TaskData, register
 
@@ -219,7 +219,7 @@ class SentimentTask(Task):
             return "vader"
         return None
 
-    def card_describe(self, f: Facts, stack: str) -> str:
+    def card_describe(self, f: Facts) -> str:
         c = f.config
         heads = "polarity (sigmoid) and valence (linear, -4..4)" if c.valence_head else "polarity (sigmoid)"
         reading = (" -> max and mean of its outputs over the words" if c.pooling == "max_mean"
@@ -227,7 +227,7 @@ class SentimentTask(Task):
         tokens = "words" if c.ngrams == 1 else f"words, then word {'pairs' if c.ngrams == 2 else f'n-grams up to {c.ngrams}'}"
         order = " -> the kept tokens last first (a backward reader)" if c.backward else ""
         text = (f"A sentiment model on raw text: vectorisation into {tokens} ({c.max_tokens} tokens, the first "
-                f"{c.sequence_length} kept){order} -> {c.embedding_dim}-dimensional embedding -> {stack}{reading} -> {heads}.")
+                f"{c.sequence_length} kept){order} -> {c.embedding_dim}-dimensional embedding -> {stack(c.rnn)}{reading} -> {heads}.")
         source = f.metadata.get("init_from")
         if source:
             copied = ", ".join(source.get("layers_copied") or []) or "no layer"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from textgen.cardkit import Facts, Table, evaluated, num
+from textgen.cardkit import Facts, Table, evaluated, num, stack
 from textgen.config import STANDARDIZE_CHOICES, TrainConfig, WordLMConfig
 from textgen.errors import TextgenError
 from textgen.tasks import LanguageModelTask, TaskData, register
@@ -193,11 +193,11 @@ class WordLMTask(LanguageModelTask):
 
         return {"vocabulary_size": len(vocabulary_of(model))}
 
-    def card_describe(self, f: Facts, stack: str) -> str:
+    def card_describe(self, f: Facts) -> str:
         c = f.config
         direction = "backwards (last word first)" if c.backward else "forwards"
         return (f"A word-level language model reading texts {direction}: {c.max_tokens:,} words at most "
-                f"(\"\" and [UNK] included) -> {c.embedding_dim}-dimensional embedding -> {stack} -> next-word "
+                f"(\"\" and [UNK] included) -> {c.embedding_dim}-dimensional embedding -> {stack(c.rnn)} -> next-word "
                 "logits. It is the pretraining for sentiment models (`textgen train sentiment --init-from`).")
 
     def card_tables(self, f: Facts) -> list[tuple[str, Table]]:
