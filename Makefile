@@ -126,18 +126,24 @@ pretrain-imdb-bwd: $(STAMP)
 # train reviews their training held out (--no-test), and `textgen average` scores them and their mean there.
 # Its embedding tables are stored in float16 (the model is about half the size, the same validation accuracy).
 IMDB_MEMBERS_DIR ?= runs/imdb_members
-IMDB_LM_FWD_TRAIN := $(TEXTGEN) train sentiment --dataset aclimdb --init-from runs/imdb_wordlm_fwd --cell gru --units 256 \
+# One member per direction of the language models: $(1) is fwd or bwd. The backward member (ULMFiT's second direction)
+# reads each review last word first (--backward; ReverseTokens keeps the padding on the right, so cuDNN's masks hold).
+imdb_lm_member = $(TEXTGEN) train sentiment --dataset aclimdb --init-from runs/imdb_wordlm_$(1) --cell gru --units 256 \
 	--layers 2 --no-bidirectional --embedding-dim 64 --max-tokens 20000 --ngrams 1 --sequence-length 400 --pooling max_mean \
 	--dropout 0.3 --no-valence-head --discriminative 2.6 --unfreeze 0 --learning-rate 0.002 --schedule cosine --batch-size 64 \
-	--epochs 3 --monitor val_accuracy --seed 1 --no-test $(IMDB_SRC) --out $(IMDB_MEMBERS_DIR)/lm_fwd --overwrite
+	--epochs 3 --monitor val_accuracy --seed 1 --no-test $(if $(filter bwd,$(1)),--backward,) $(IMDB_SRC) \
+	--out $(IMDB_MEMBERS_DIR)/lm_$(1) --overwrite
 IMDB_AVERAGE := $(TEXTGEN) average $(MODELS_DIR)/imdb_sentiment $(IMDB_MEMBERS_DIR)/lm_fwd --embedding-dtype float16 \
 	$(IMDB_SRC) --out $(MODELS_DIR)/imdb_average --overwrite
 # One line per member run that is not a shipped model: NAME<TAB>its train command (tests/test_shipped_models.py).
-MEMBER_NAMES := lm_fwd
-MEMBER_TRAIN_lm_fwd := $(IMDB_LM_FWD_TRAIN)
+MEMBER_NAMES := lm_fwd lm_bwd
+MEMBER_TRAIN_lm_fwd := $(call imdb_lm_member,fwd)
+MEMBER_TRAIN_lm_bwd := $(call imdb_lm_member,bwd)
 
-# RETRAIN=0 keeps a finished member run, as train-% keeps a shipped model.
-imdb-member-%: pretrain-imdb-fwd
+# RETRAIN=0 keeps a finished member run, as train-% keeps a shipped model. Each member needs its language model.
+imdb-member-lm_fwd: pretrain-imdb-fwd
+imdb-member-lm_bwd: pretrain-imdb-bwd
+imdb-member-%:
 	@if [ "$(RETRAIN)" = 0 ] && $(call finished_run,$(IMDB_MEMBERS_DIR)/$*); then \
 		echo "keeping the finished $(IMDB_MEMBERS_DIR)/$* (RETRAIN=0)"; else $(MEMBER_TRAIN_$*); fi
 
