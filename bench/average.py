@@ -8,7 +8,8 @@ language model) is measured on validation before any such average is built or sh
 reviews stay unread. Every model must have been trained on the same dataset with the same held-out
 validation rule (train_config.json's validation_fraction and train_limit); the examples are the
 ones `textgen evaluate MODEL --split validation` reads. Prints one JSON line:
-{"dataset", "examples", "models": {dir: accuracy}, "average": accuracy}.
+{"dataset", "examples", "models": {dir: accuracy}, "average": accuracy}, and with three or more
+models "smaller_averages": {"dir + dir": accuracy} for every smaller choice of two or more of them.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ def validation_average(model_dirs: list[str], data_dir=None, manual_dir=None) ->
     dirs, rule = load_members(model_dirs)  # each model directory is loaded once
     dataset = (dirs[0].metadata.get("dataset") or {}).get("name")
     scores = validation_scores([md.model for md in dirs], dataset, rule, data_dir, manual_dir)
-    return {"dataset": dataset, "examples": scores["examples"], "models": dict(zip(model_dirs, scores["members"])),
-            "average": scores["accuracy"]}
+    result = {"dataset": dataset, "examples": scores["examples"], "models": dict(zip(model_dirs, scores["members"])),
+              "average": scores["accuracy"]}
+    if len(model_dirs) > 2:  # which members earn their place: the average of every smaller choice of them
+        result["smaller_averages"] = {" + ".join(model_dirs[i] for i in subset): accuracy
+                                      for subset, accuracy in scores["subsets"].items() if len(subset) < len(model_dirs)}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,24 @@ def test_validation_is_scored_on_the_held_out_reviews_and_evaluate_reads_them_ag
     assert ev["baseline_tfidf_logreg"]["train_examples"] == 180
 
 
+def test_every_smaller_choice_of_members_is_scored(members, averaged, prepared_data_dir):
+    """validation_scores (and so bench.average) scores the mean of every choice of two or more of the
+    models given: here the first member given twice, so that choices with known answers exist."""
+    from textgen import evaluate
+    from textgen.average import validation_scores
+
+    meta = load_model_dir(averaged).metadata
+    models = [load_model_dir(m).model for m in members]
+    scores = validation_scores([models[0], models[1], models[0]], "aclimdb", (0.1, 200), prepared_data_dir)
+    assert sorted(scores["subsets"]) == [(0, 1), (0, 1, 2), (0, 2), (1, 2)]
+    assert scores["subsets"][(0, 2)] == pytest.approx(meta["members"][0]["validation_accuracy"])  # a model with itself
+    assert scores["subsets"][(0, 1)] == scores["subsets"][(1, 2)] == pytest.approx(meta["validation"]["accuracy"])
+    texts, labels, _ = evaluate._examples("aclimdb", "validation", 0, prepared_data_dir, None, held_out=(0.1, 200))
+    p = [SentimentPredictor(m).scores(texts)["p_positive"] for m in models]
+    assert scores["accuracy"] == scores["subsets"][(0, 1, 2)] == pytest.approx(
+        (((2 * p[0] + p[1]) / 3 >= 0.5) == labels).mean())
+
+
 def test_card_export_and_the_app_take_the_average(members, averaged, prepared_data_dir, tmp_path, capsys):
     # the card: written from the recorded `textgen average` command, checked, and a changed command is caught
     assert cli.main(["evaluate", str(averaged), "--limit", "40", "--data-dir", str(prepared_data_dir), "--json"]) == 0

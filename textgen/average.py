@@ -16,6 +16,7 @@ The output folder is built whole under a staging name and swapped in (`textgen.f
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shlex
 from pathlib import Path
@@ -104,15 +105,18 @@ def load_members(paths: Sequence[str | os.PathLike]):
 
 def validation_scores(models, dataset: str, rule: tuple[float, int], data_dir=None, manual_dir=None) -> dict:
     """Accuracy of each model and of the mean of their P(positive) (threshold 0.5) on the examples
-    their training held out: {"dataset", "split", "examples", "members": [accuracy, ...], "accuracy"}."""
+    their training held out: {"dataset", "split", "examples", "members": [accuracy, ...], "accuracy",
+    "subsets": {(i, j, ...): accuracy of those members' mean} for every choice of two or more}."""
     from textgen.evaluate import _examples, classification_metrics
     from textgen.inference import THRESHOLD, SentimentPredictor
 
     texts, labels, _ = _examples(dataset, "validation", 0, data_dir, manual_dir, held_out=rule)
     probs = [SentimentPredictor(m).scores(texts)["p_positive"] for m in models]  # [(examples,)]
     acc = lambda p: classification_metrics(labels, p, THRESHOLD)["accuracy"]  # noqa: E731
+    subsets = {s: acc(np.mean([probs[i] for i in s], axis=0))
+               for k in range(2, len(probs) + 1) for s in itertools.combinations(range(len(probs)), k)}
     return {"dataset": dataset, "split": "validation", "examples": len(texts), "members": [acc(p) for p in probs],
-            "accuracy": acc(np.mean(probs, axis=0))}
+            "accuracy": subsets[tuple(range(len(probs)))], "subsets": subsets}
 
 
 def _member_record(md, accuracy: float) -> dict:
