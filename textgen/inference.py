@@ -105,12 +105,13 @@ class SentimentPredictor:
         # An average (textgen.models.average): each member runs on its own cut path, then the mean.
         self._members = [SentimentPredictor(m, batch_size) for m in members_of(model)]
         self._vectorize, self._tail = (None, None) if self._members else _split_at_embedding(model)
-        # XLA cannot compile string ops, so only the numeric part (ids -> outputs) is jit-compiled;
-        # it runs the RNN loop in one XLA program (about 6x lower latency at batch 1 on CPU).
-        self._numeric = tf.function(lambda ids: self._tail(ids, training=False), jit_compile=True)
-        self._call = tf.function(self._forward, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
         if self._tail is not None:
+            # XLA cannot compile string ops, so only the numeric part (ids -> outputs) is jit-compiled;
+            # it runs the RNN loop in one XLA program (about 6x lower latency at batch 1 on CPU).
+            self._numeric = tf.function(lambda ids: self._tail(ids, training=False), jit_compile=True)
             self._ids = tf.function(self._vectorize, input_signature=[tf.TensorSpec((None,), tf.string)])
+        elif not self._members:  # not a chain we can cut: whole-model calls
+            self._call = tf.function(self._forward, input_signature=[tf.TensorSpec((None,), tf.string, name="text")])
 
     def _forward(self, text):
         """text (batch,) string -> {"p_positive": (batch,), "valence": (batch,)?} float32."""
