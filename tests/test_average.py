@@ -103,6 +103,28 @@ def test_every_smaller_choice_of_members_is_scored(members, averaged, prepared_d
         (((2 * p[0] + p[1]) / 3 >= 0.5) == labels).mean())
 
 
+def test_bench_scores_the_average_on_other_validation_splits_too(members, averaged, prepared_data_dir):
+    """bench.average --on DATASET: the same scoring on another dataset's validation split (here the VADER
+    tweets, which these IMDB models never read), equal to an independent computation."""
+    import sys
+
+    from textgen import evaluate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.average import validation_average
+
+    dirs = [str(m) for m in members]
+    result = validation_average(dirs, data_dir=prepared_data_dir, on=["vader_sentiment/tweets"])
+    assert result["dataset"] == "aclimdb" and result["examples"] == 20
+    assert result["average"] == pytest.approx(load_model_dir(averaged).metadata["validation"]["accuracy"])
+    tweets = result["on"]["vader_sentiment/tweets"]
+    texts, labels, _ = evaluate._examples("vader_sentiment/tweets", "validation", 0, prepared_data_dir, None)
+    p = [SentimentPredictor(load_model_dir(m).model).scores(texts)["p_positive"] for m in members]
+    assert tweets["examples"] == len(texts) > 100
+    assert [tweets["models"][d] for d in dirs] == pytest.approx([((q >= 0.5) == labels).mean() for q in p])
+    assert tweets["average"] == pytest.approx((((p[0] + p[1]) / 2 >= 0.5) == labels).mean())
+
+
 def test_card_export_and_the_app_take_the_average(members, averaged, prepared_data_dir, tmp_path, capsys):
     # the card: written from the recorded `textgen average` command, checked, and a changed command is caught
     assert cli.main(["evaluate", str(averaged), "--limit", "40", "--data-dir", str(prepared_data_dir), "--json"]) == 0
