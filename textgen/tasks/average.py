@@ -27,6 +27,13 @@ def _language_models(member: dict) -> dict[str, float]:
     return {path: seconds for path, seconds in pairs if path and seconds}
 
 
+def _pretraining(member: dict, source: str | None) -> str:
+    """The Members table's "pretraining time": of the language models a member started from; a member
+    started from another kind of model (a sentiment model) has no time recorded for it."""
+    times = _language_models(member)
+    return duration(sum(times.values())) if times else "not recorded" if source else "-"
+
+
 class AverageTask(SentimentTask):
     name = "average"
     config_class = AverageConfig
@@ -83,7 +90,7 @@ class AverageTask(SentimentTask):
             source = (m.get("init_from") or {}).get("path")
             rows.append((str(i), f"`{m.get('path')}`", reads, f"`{source}`" if source else "from scratch",
                          pct(m.get("validation_accuracy")), duration(m.get("training_time_s")),
-                         duration(sum(_language_models(m).values())) if source else "-", str(m.get("seed"))))
+                         _pretraining(m, source), str(m.get("seed"))))
         members = Table(("member", "model directory", "reads", "started from", "validation accuracy",
                          "training time", "pretraining time", "seed"), rows)
         return sentiment_tables(f) + [("Members", members)]
