@@ -289,6 +289,28 @@ def test_verdicts_say_how_far_a_target_is_and_transfer_is_described():
     assert card.verdicts(lm) == ["Target (test loss <= 1.47 nats/char): not met, 0.0300 nats/char above it."]
 
 
+def test_an_average_card_counts_each_members_pretraining_once_and_says_when_it_is_not_recorded():
+    from textgen.config import AverageConfig, RNNConfig, SentimentConfig
+
+    lm = {"path": "runs/imdb_wordlm_fwd", "training_time_s": 6000.0}
+    members = [{"path": "runs/a", "training_time_s": 100.0, "validation_accuracy": 0.8, "seed": 1,
+                "init_from": {"path": "saved_models/imdb_sentiment"}},  # an older run: its source's time unknown
+               {"path": "runs/b", "training_time_s": 200.0, "validation_accuracy": 0.7, "seed": 1, "init_from": lm},
+               {"path": "runs/c", "training_time_s": 300.0, "validation_accuracy": 0.7, "seed": 2, "init_from": lm},
+               {"path": "runs/d", "training_time_s": 50.0, "validation_accuracy": 0.6, "seed": 3, "init_from": {}}]
+    cfg = SentimentConfig(rnn=RNNConfig(cell="gru", units=4))
+    meta = {"task": "average", "dataset": {"name": "aclimdb"}, "members": members,
+            "validation": {"examples": 10, "accuracy": 0.9}, "metrics": {}}
+    f = card.Facts("avg", meta, AverageConfig(members=(cfg,) * 4), 1000, 10, 20, False)
+    tables = dict(card.card_tables(f))
+    pretraining = [row[6] for row in tables["Members"].rows]
+    assert pretraining == ["not recorded", "6000.0 s (1.67 h)", "6000.0 s (1.67 h)", "-"]
+    rows = dict(tables["Model and training"].rows)
+    assert rows["training time of the members"] == "650.0 s (10.8 min)"
+    assert rows["training time, the language models they started from included"] == "6650.0 s (1.85 h)"  # LM once
+    assert rows["parameters"] == "1,000" and "source commit" in rows
+
+
 # --------------------------------------------------------------------------------------------
 # "Load it elsewhere": written from what model.keras names, and its code runs in a fresh process.
 
