@@ -127,12 +127,10 @@ HOLDOUT_DIR ?= runs/holdout
 # RETRAIN=0 keeps a finished member run, as train-% keeps a shipped model. $(1): the run, $(2): its command.
 keep_or_train = if [ "$(RETRAIN)" = 0 ] && $(call finished_run,$(1)); then echo "keeping the finished $(1) (RETRAIN=0)"; \
 	else $(2); fi
-vader-member-bigru:
-	@$(call keep_or_train,$(VADER_MEMBERS_DIR)/bigru,$(VADER_MEMBER_TRAIN_bigru))
 vader-member-lm_fwd: pretrain-imdb-fwd
-	@$(call keep_or_train,$(VADER_MEMBERS_DIR)/lm_fwd,$(VADER_MEMBER_TRAIN_lm_fwd))
 vader-member-lm_bwd: pretrain-imdb-bwd
-	@$(call keep_or_train,$(VADER_MEMBERS_DIR)/lm_bwd,$(VADER_MEMBER_TRAIN_lm_bwd))
+vader-member-%:
+	@$(call keep_or_train,$(VADER_MEMBERS_DIR)/$*,$(VADER_MEMBER_TRAIN_$*))
 train-vader_sentiment: vader-member-bigru vader-member-lm_fwd
 # The held-out members of domain D: vader-holdout-bigru-D and vader-holdout-lm_fwd-D (`make -j2` trains them side by side).
 vader-holdout-bigru-%:
