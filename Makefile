@@ -109,7 +109,10 @@ vader_bigru_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/$(1) $(
 # $(3): the language model's direction, fwd (the default) or bwd (--backward: the classifier reads last word first)
 vader_lm_train = $(TEXTGEN) train sentiment --dataset vader_sentiment/$(1) --init-from runs/imdb_wordlm_$(or $(3),fwd) \
 	$(VADER_LM_FLAGS) $(if $(filter bwd,$(3)),--backward,) --out $(2)/lm_$(or $(3),fwd) --overwrite
-vader_average = $(TEXTGEN) average $(1)/bigru $(1)/lm_fwd --embedding-dtype float16 $(VADER_SRC) --out $(2) --overwrite
+# The average's second member: lm_fwd (shipped), or lm_bwd (measured, docs/model_notes/vader_sentiment.md); the
+# held-out measurements follow it.
+VADER_SECOND ?= lm_fwd
+vader_average = $(TEXTGEN) average $(1)/bigru $(1)/$(VADER_SECOND) --embedding-dtype float16 $(VADER_SRC) --out $(2) --overwrite
 VADER_MEMBER_NAMES := bigru lm_fwd lm_bwd
 VADER_MEMBER_TRAIN_bigru := $(call vader_bigru_train,all,$(VADER_MEMBERS_DIR))
 VADER_MEMBER_TRAIN_lm_fwd := $(call vader_lm_train,all,$(VADER_MEMBERS_DIR))
@@ -131,12 +134,15 @@ vader-member-lm_fwd: pretrain-imdb-fwd
 vader-member-lm_bwd: pretrain-imdb-bwd
 vader-member-%:
 	@$(call keep_or_train,$(VADER_MEMBERS_DIR)/$*,$(VADER_MEMBER_TRAIN_$*))
-train-vader_sentiment: vader-member-bigru vader-member-lm_fwd
-# The held-out members of domain D: vader-holdout-bigru-D and vader-holdout-lm_fwd-D (`make -j2` trains them side by side).
+train-vader_sentiment: vader-member-bigru vader-member-$(VADER_SECOND)
+# The held-out members of domain D: vader-holdout-bigru-D and vader-holdout-lm_fwd-D (or -lm_bwd-D) (`make -j2` trains
+# them side by side).
 vader-holdout-bigru-%:
 	@$(call keep_or_train,$(HOLDOUT_DIR)/vader_without_$*/bigru,$(call vader_bigru_train,all_but_$*,$(HOLDOUT_DIR)/vader_without_$*))
 vader-holdout-lm_fwd-%: pretrain-imdb-fwd
 	@$(call keep_or_train,$(HOLDOUT_DIR)/vader_without_$*/lm_fwd,$(call vader_lm_train,all_but_$*,$(HOLDOUT_DIR)/vader_without_$*))
+vader-holdout-lm_bwd-%: pretrain-imdb-bwd
+	@$(call keep_or_train,$(HOLDOUT_DIR)/vader_without_$*/lm_bwd,$(call vader_lm_train,all_but_$*,$(HOLDOUT_DIR)/vader_without_$*,bwd))
 
 # Pretraining for sentiment (ULMFiT, docs/training.md): word language models on IMDB's train and
 # unsupervised reviews (never the test ones), forward and backward. About 1.4 s a step on 2 idle cores,
@@ -256,7 +262,7 @@ $(EVAL_DIR)/imdb_sentiment-on-vader-%.json: FORCE
 	mv $@.tmp $@
 
 # The two held-out members (kept when finished and RETRAIN=0), their average, and its evaluation on the domain left out.
-$(EVAL_DIR)/vader_holdout-%.json: vader-holdout-bigru-% vader-holdout-lm_fwd-% FORCE
+$(EVAL_DIR)/vader_holdout-%.json: vader-holdout-bigru-% vader-holdout-$(VADER_SECOND)-% FORCE
 	mkdir -p $(EVAL_DIR)
 	$(call vader_average,$(HOLDOUT_DIR)/vader_without_$*,$(HOLDOUT_DIR)/vader_without_$*/average)
 	$(TEXTGEN) evaluate $(HOLDOUT_DIR)/vader_without_$*/average --dataset vader_sentiment/$* --baselines \
