@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textgen.config import TRAIN_CONFIG_FILE
 from textgen.card_load import registered_classes
-from textgen.cardkit import Facts, Table, duration as _duration, num as _num, pct as _pct
+from textgen.cardkit import Facts, Table, duration as _duration, num as _num, pct as _pct, source_times
 
 CARD_FILE = "README.md"
 CURVE_FILE = "training_curve.png"
@@ -101,9 +101,7 @@ def training_rows(f: Facts) -> list[tuple[str, str]]:
 def _source_time_rows(source: dict, own: float | None) -> list[tuple[str, str]]:
     """A transfer's cost includes the models it started from (a pretrained language model's hours):
     their training times, recorded in init_from, and the sum with this run's."""
-    times = [(path, t) for path, t in ((source.get("path"), source.get("training_time_s")),
-                                       (source.get("backward_path"), source.get("backward_training_time_s")))
-             if t is not None]
+    times = list(source_times(source).items())
     rows = [(f"training time of `{path}` (started from)", _duration(t)) for path, t in times]
     if times and own is not None:
         rows.append(("training time, the models it started from included", _duration(own + sum(t for _, t in times))))

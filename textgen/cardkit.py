@@ -44,6 +44,15 @@ class Facts:
         return (self.metadata.get("dataset") or {}).get("name")
 
 
+def source_times(init_from: dict) -> dict:
+    """{path: training seconds} of the models a transfer run started from (its forward source and, for a
+    bidirectional layer, its backward one), as metadata.json's init_from records them; a source whose
+    time was not recorded (a run from before textgen recorded it) is left out."""
+    pairs = ((init_from.get("path"), init_from.get("training_time_s")),
+             (init_from.get("backward_path"), init_from.get("backward_training_time_s")))
+    return {path: seconds for path, seconds in pairs if seconds is not None}
+
+
 def stack(rnn, backward: bool = False) -> str:
     """A recurrent stack in words, from its RNNConfig: "2-layer bidirectional gru (64 units)"."""
     way = "bidirectional " if rnn.bidirectional else "backward " if backward else ""

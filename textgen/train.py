@@ -29,10 +29,10 @@ import numpy as np
 import tensorflow as tf
 
 from textgen import artifacts, distributed, folders, tasks
-from textgen.provenance import provenance
 from textgen import config as config_lib
 from textgen.config import ConfigError, TrainConfig
 from textgen.errors import TextgenError
+from textgen.provenance import provenance
 from textgen.runs import (  # noqa: F401  (the run directory's names, also read as textgen.train.*)
     CURVE_FILE, HISTORY_FILE, LOGS_DIR, PROGRESS_FILE, STATE_DIR, TRAIN_CONFIG_FILE,
     Progress, RunDir, RunDirError, RunState, ScalarLogs, _run_mismatch, _saved_seed, check_run_out, prepare_run_dir,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import types
 
-from textgen.cardkit import Facts, Table, duration, pct, stack
+from textgen.cardkit import Facts, Table, duration, pct, source_times, stack
 from textgen.config import AverageConfig
 from textgen.tasks import register
 from textgen.tasks.sentiment import SentimentTask, sentiment_tables
@@ -19,18 +19,10 @@ def _members(f: Facts) -> list[dict]:
     return f.metadata.get("members") or []
 
 
-def _language_models(member: dict) -> dict[str, float]:
-    """{path: training seconds} of the language models a member started from (forward, backward)."""
-    source = member.get("init_from") or {}
-    pairs = ((source.get("path"), source.get("training_time_s")),
-             (source.get("backward_path"), source.get("backward_training_time_s")))
-    return {path: seconds for path, seconds in pairs if path and seconds}
-
-
 def _pretraining(member: dict, source: str | None) -> str:
-    """The Members table's "pretraining time": of the language models a member started from; a member
-    started from another kind of model (a sentiment model) has no time recorded for it."""
-    times = _language_models(member)
+    """The Members table's "pretraining time": of the models a member started from (its language
+    models); "not recorded" for a source whose time its metadata lacks, "-" for a member from scratch."""
+    times = source_times(member.get("init_from") or {})
     return duration(sum(times.values())) if times else "not recorded" if source else "-"
 
 
@@ -103,7 +95,8 @@ class AverageTask(SentimentTask):
         members = _members(f)
         own = sum(x.get("training_time_s") or 0.0 for x in members)
         # members started from the same language model share its pretraining: count it once
-        pretraining = sum({path: s for x in members for path, s in _language_models(x).items()}.values())
+        sources = {path: s for x in members for path, s in source_times(x.get("init_from") or {}).items()}
+        pretraining = sum(sources.values())
         return model_table(f, training=[
             ("members' embedding tables", f.config.embedding_dtype),
             ("validation accuracy (chose the members)", pct((m.get("validation") or {}).get("accuracy"))),
