@@ -106,12 +106,10 @@ def test_every_smaller_choice_of_members_is_scored(members, averaged, prepared_d
 def test_bench_scores_the_average_on_other_validation_splits_too(members, averaged, prepared_data_dir):
     """bench.average --on DATASET: the same scoring on another dataset's validation split (here the VADER
     tweets, which these IMDB models never read), equal to an independent computation."""
-    import sys
-
+    from tests.conftest import load_bench
     from textgen import evaluate
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bench.average import validation_average
+    validation_average = load_bench("average").validation_average
 
     dirs = [str(m) for m in members]
     result = validation_average(dirs, data_dir=prepared_data_dir, on=["vader_sentiment/tweets"])
